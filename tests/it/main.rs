@@ -1,0 +1,5 @@
+//! geoavail's integration tests: one binary, one module per area.
+
+mod cli;
+mod geoip_props;
+mod support;
