@@ -1,17 +1,21 @@
-//! The command line: `locate` (more to come). The only module that prints for people.
+//! The command line: `check`, `query`, `locate`, `diff`. The only module that prints for people.
 
 #![allow(clippy::print_stdout)]
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
+use jiff::Timestamp;
 
+use crate::catalog::{Catalog, CatalogError, LoadOptions, Title};
 use crate::config::{Config, LogFormat};
-use crate::geoip::Locator;
+use crate::geoip::{CountryCode, GeoipDatabase, Locator};
 use crate::http::wire;
+use crate::resolve::{self, Query};
 
 /// Which titles may the device at this IP address stream, here and now?
 #[derive(Debug, Parser)]
@@ -28,11 +32,51 @@ pub struct Args {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Validate a catalog folder: every problem as path:line:col; exit 1 on errors.
+    Check {
+        /// The catalog folder; default: `catalogs` from the config.
+        dir: Option<PathBuf>,
+    },
+    /// Which titles may stream at an address (one title, or every available title).
+    Query {
+        /// The device's IPv4 or IPv6 address.
+        #[arg(long)]
+        ip: IpAddr,
+        /// One title's id; without it, every available title is listed.
+        #[arg(long)]
+        title: Option<String>,
+        /// RFC 3339 time with an offset; default: now.
+        #[arg(long)]
+        at: Option<Timestamp>,
+        /// The device's platform, such as `tv`.
+        #[arg(long)]
+        platform: Option<String>,
+        /// The account's home country, for EU portability.
+        #[arg(long)]
+        home: Option<String>,
+        /// Print the answer as JSON, as the HTTP API does.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show where an address is located and by which source.
     Locate {
         /// An IPv4 or IPv6 address.
         ip: IpAddr,
         /// Print the location as JSON, as `/v1/locate` answers it.
+        #[arg(long)]
+        json: bool,
+    },
+    /// What an edit changes: titles gained and lost per territory, and why. Exit 0 when nothing
+    /// changes, 1 when something does, 2 on error.
+    Diff {
+        /// The catalog folder before the edit.
+        old: PathBuf,
+        /// The catalog folder after the edit.
+        new: PathBuf,
+        /// RFC 3339 time with an offset; default: now.
+        #[arg(long)]
+        at: Option<Timestamp>,
+        /// Print the changes as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -42,10 +86,201 @@ pub enum Command {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let config = Config::load(args.config.as_deref(), std::env::vars())
         .context("reading the configuration")?;
-    init_logging(&config);
+    // Commands that answer people keep the log to warnings unless RUST_LOG asks for more.
+    init_logging(&config, "warn");
     match args.command {
+        Command::Check { dir } => check(&config, dir.as_deref()),
+        Command::Query {
+            ip,
+            title,
+            at,
+            platform,
+            home,
+            json,
+        } => {
+            let request = QueryRequest {
+                ip,
+                title,
+                at: at.unwrap_or_else(Timestamp::now),
+                platform,
+                home,
+                json,
+            };
+            query(&config, &request)
+        }
         Command::Locate { ip, json } => locate(&config, ip, json),
+        Command::Diff { old, new, at, json } => {
+            diff(&old, &new, at.unwrap_or_else(Timestamp::now), json)
+        }
     }
+}
+
+fn check(config: &Config, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let dir = dir.unwrap_or(&config.catalogs);
+    // No database is needed; when the configured one loads, its lack of regions is a warning.
+    let geoip_has_regions = GeoipDatabase::load(&config.geoip.database, &config.geoip.options())
+        .ok()
+        .map(|db| db.has_regions);
+    let options = LoadOptions {
+        now: Timestamp::now(),
+        geoip_has_regions,
+    };
+    match Catalog::load(dir, &options) {
+        Ok(catalog) => {
+            for warning in &catalog.warnings {
+                println!("{warning}");
+            }
+            println!(
+                "{}: {} titles, {} licenses in {} files, version {}; {} warning(s)",
+                dir.display(),
+                catalog.titles().len(),
+                catalog.n_licenses(),
+                catalog.n_files,
+                catalog.version(),
+                catalog.warnings.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(CatalogError::Invalid { diagnostics }) => {
+            for diagnostic in &diagnostics {
+                println!("{diagnostic}");
+            }
+            let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+            println!(
+                "{}: {errors} error(s), {} warning(s)",
+                dir.display(),
+                diagnostics.len() - errors
+            );
+            Ok(ExitCode::from(1))
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+struct QueryRequest {
+    ip: IpAddr,
+    title: Option<String>,
+    at: Timestamp,
+    platform: Option<String>,
+    home: Option<String>,
+    json: bool,
+}
+
+fn query(config: &Config, request: &QueryRequest) -> anyhow::Result<ExitCode> {
+    let locator = Locator::load(&config.geoip)?;
+    let catalog = load_catalog(&config.catalogs, Timestamp::now())?;
+    let platform = match &request.platform {
+        None => None,
+        Some(name) => match catalog.platform(name) {
+            Some(platform) => Some(platform),
+            None => bail!(
+                "unknown platform `{name}` (known: {})",
+                catalog.platform_names().join(", ")
+            ),
+        },
+    };
+    let home = match &request.home {
+        None => None,
+        Some(code) => {
+            match CountryCode::parse(code).filter(|c| crate::iso3166::is_country(c.as_str())) {
+                Some(country) => Some(country),
+                None => bail!("`{code}` is not an ISO 3166-1 alpha-2 country code"),
+            }
+        }
+    };
+    let query = Query {
+        at: request.at,
+        platform,
+        home,
+        policy: config.policy.anonymizer,
+    };
+    let location = locator.locate(request.ip);
+    let wire_location = wire::Location::new(request.ip, &location);
+    match &request.title {
+        Some(id) => {
+            let Some(title) = catalog.title(id) else {
+                bail!("unknown title `{id}`");
+            };
+            let decision = resolve::title(&catalog, title, &location, &query);
+            let answer = wire::Availability {
+                decision: wire::TitleDecision::new(&title.id, &decision),
+                at: request.at.to_string(),
+                location: wire_location,
+                catalog_version: catalog.version(),
+            };
+            if request.json {
+                println!("{}", serde_json::to_string_pretty(&answer)?);
+            } else {
+                print_location(&answer.location);
+                print_decision(&answer.decision);
+            }
+        }
+        None => {
+            let listing = resolve::available(&catalog, &location, &query, None, usize::MAX);
+            let answer = wire::Listing::new(&listing, wire_location, request.at, catalog.version());
+            if request.json {
+                println!("{}", serde_json::to_string_pretty(&answer)?);
+            } else {
+                print_location(&answer.location);
+                println!(
+                    "{} title(s) available at {}",
+                    answer.titles.len(),
+                    answer.at
+                );
+                for title in &answer.titles {
+                    let until = title.available_until.as_deref().unwrap_or("open-ended");
+                    println!(
+                        "  {:<28} {:<28} license {} until {until}",
+                        title.id,
+                        title.name,
+                        title.license.unwrap_or("-")
+                    );
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_location(location: &wire::Location) {
+    println!(
+        "{} is in {}{} (source {}{})",
+        location.ip,
+        location.country.as_deref().unwrap_or("an unknown country"),
+        location
+            .region
+            .as_deref()
+            .map(|r| format!(", {r}"))
+            .unwrap_or_default(),
+        location.source,
+        if location.anonymizer {
+            ", anonymizer"
+        } else {
+            ""
+        }
+    );
+}
+
+fn print_decision(decision: &wire::TitleDecision<'_>) {
+    let verdict = if decision.available {
+        "available"
+    } else {
+        "not available"
+    };
+    let mut line = format!("{}: {verdict} ({})", decision.title, decision.reason);
+    if let Some(license) = decision.license {
+        line.push_str(&format!(", license {license}"));
+    }
+    if let Some(until) = &decision.available_until {
+        line.push_str(&format!(", until {until}"));
+    }
+    if let Some(from) = &decision.available_from {
+        line.push_str(&format!(", from {from}"));
+    }
+    if decision.portability {
+        line.push_str(", under EU portability");
+    }
+    println!("{line}");
 }
 
 fn locate(config: &Config, ip: IpAddr, json: bool) -> anyhow::Result<ExitCode> {
@@ -70,10 +305,187 @@ fn locate(config: &Config, ip: IpAddr, json: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Logs go to standard error, in the configured format; `RUST_LOG` wins over `log.level`.
-fn init_logging(config: &Config) {
+fn load_catalog(dir: &Path, now: Timestamp) -> anyhow::Result<Catalog> {
+    let options = LoadOptions {
+        now,
+        geoip_has_regions: None,
+    };
+    Catalog::load(dir, &options)
+        .map_err(|error| anyhow::anyhow!("{}: {}", dir.display(), error.messages().join("\n")))
+}
+
+/// One title's changes between two catalogs.
+#[derive(Debug, serde::Serialize)]
+struct TitleChange {
+    title: String,
+    gained: Vec<Gain>,
+    lost: Vec<Loss>,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct Gain {
+    territory: String,
+    license: Option<String>,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct Loss {
+    territory: String,
+    reason: String,
+}
+
+fn diff(old: &Path, new: &Path, at: Timestamp, json: bool) -> anyhow::Result<ExitCode> {
+    let old = load_catalog(old, at)?;
+    let new = load_catalog(new, at)?;
+    let changes = diff_catalogs(&old, &new, at);
+    if json {
+        let answer = serde_json::json!({ "at": at.to_string(), "titles": changes });
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+    } else if changes.is_empty() {
+        println!("no title changes availability at {at}");
+    } else {
+        for change in &changes {
+            println!("{}", describe(change));
+        }
+    }
+    Ok(if changes.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Every title whose availability differs between the catalogs at `at`, by id.
+fn diff_catalogs(old: &Catalog, new: &Catalog, at: Timestamp) -> Vec<TitleChange> {
+    let mut ids: Vec<&str> = old
+        .titles()
+        .iter()
+        .chain(new.titles())
+        .map(|title| title.id.as_str())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    let mut changes = Vec::new();
+    for id in ids {
+        let before = territories(old, old.title(id), at);
+        let after = territories(new, new.title(id), at);
+        let mut change = TitleChange {
+            title: id.to_owned(),
+            gained: Vec::new(),
+            lost: Vec::new(),
+        };
+        for territory in after.keys().filter(|t| !before.contains_key(*t)) {
+            change.gained.push(Gain {
+                territory: territory.clone(),
+                license: after[territory].clone(),
+            });
+        }
+        for territory in before.keys().filter(|t| !after.contains_key(*t)) {
+            let reason = match new.title(id) {
+                None => "title_removed".to_owned(),
+                Some(title) => reason_at(new, title, territory, at),
+            };
+            change.lost.push(Loss {
+                territory: territory.clone(),
+                reason,
+            });
+        }
+        if !change.gained.is_empty() || !change.lost.is_empty() {
+            changes.push(change);
+        }
+    }
+    changes
+}
+
+/// Where a title is available at `at`: territory code -> granting license.
+fn territories(
+    catalog: &Catalog,
+    title: Option<&Title>,
+    at: Timestamp,
+) -> BTreeMap<String, Option<String>> {
+    let Some(title) = title else {
+        return BTreeMap::new();
+    };
+    let (countries, regions) = resolve::where_available(catalog, title, at);
+    let mut map = BTreeMap::new();
+    for code in countries
+        .iter()
+        .map(ToString::to_string)
+        .chain(regions.iter().map(ToString::to_string))
+    {
+        let license = decision_at(catalog, title, &code, at)
+            .license
+            .map(|l| l.label.clone());
+        map.insert(code, license);
+    }
+    map
+}
+
+fn decision_at<'c>(
+    catalog: &'c Catalog,
+    title: &'c Title,
+    territory: &str,
+    at: Timestamp,
+) -> resolve::Decision<'c> {
+    let (country, region) = match crate::geoip::RegionCode::parse(territory) {
+        Some(region) => (Some(region.country()), Some(region)),
+        None => (CountryCode::parse(territory), None),
+    };
+    let location = crate::geoip::Location {
+        country,
+        region,
+        source: crate::geoip::LocationSource::Geoip,
+        anonymizer: false,
+    };
+    let query = Query {
+        at,
+        platform: None,
+        home: None,
+        policy: crate::catalog::AnonymizerPolicy::Allow,
+    };
+    resolve::title(catalog, title, &location, &query)
+}
+
+fn reason_at(catalog: &Catalog, title: &Title, territory: &str, at: Timestamp) -> String {
+    decision_at(catalog, title, territory, at)
+        .reason
+        .as_str()
+        .to_owned()
+}
+
+/// One line: territories gained grouped by license, territories lost grouped by reason.
+fn describe(change: &TitleChange) -> String {
+    let mut parts = Vec::new();
+    let mut gained: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for gain in &change.gained {
+        gained
+            .entry(gain.license.as_deref().unwrap_or("-"))
+            .or_default()
+            .push(&gain.territory);
+    }
+    for (license, territories) in gained {
+        parts.push(format!(
+            "now available in {} (license {license})",
+            territories.join(", ")
+        ));
+    }
+    let mut lost: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for loss in &change.lost {
+        lost.entry(&loss.reason).or_default().push(&loss.territory);
+    }
+    for (reason, territories) in lost {
+        parts.push(format!(
+            "no longer available in {} ({reason})",
+            territories.join(", ")
+        ));
+    }
+    format!("{}: {}", change.title, parts.join("; "))
+}
+
+/// Logs go to standard error, in the configured format; `RUST_LOG` wins over `level`.
+fn init_logging(config: &Config, level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.level));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

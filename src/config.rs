@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+use crate::catalog::AnonymizerPolicy;
 use crate::geoip::load::CountryField;
 use crate::geoip::{AnonymizerFlag, GeoipOptions};
 
@@ -62,17 +63,6 @@ pub struct GeoipConfig {
 pub struct PolicyConfig {
     /// What happens to anonymizer traffic unless a title says otherwise.
     pub anonymizer: AnonymizerPolicy,
-}
-
-/// Whether anonymizer traffic may stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AnonymizerPolicy {
-    /// Denied unless the title is licensed worldwide without exclusions.
-    #[default]
-    Deny,
-    /// Treated like any other traffic.
-    Allow,
 }
 
 /// `[http]`.

@@ -7,6 +7,11 @@ pub fn is_country(code: &str) -> bool {
     rust_iso3166::from_alpha2(code).is_some()
 }
 
+/// Every assigned ISO 3166-1 alpha-2 code.
+pub fn countries() -> impl Iterator<Item = &'static str> {
+    rust_iso3166::ALL_ALPHA2.iter().copied()
+}
+
 /// True for an ISO 3166-2 subdivision code such as `US-CA`.
 pub fn is_subdivision(code: &str) -> bool {
     rust_iso3166::iso3166_2::from_code(code).is_some()

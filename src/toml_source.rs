@@ -150,6 +150,25 @@ impl<'t> TomlSource<'t> {
         tables
     }
 
+    /// The table under `key`, if it is one; anything else is recorded.
+    pub(crate) fn table<'d, 'a>(
+        &mut self,
+        table: &Table<'d, 'a>,
+        key: &str,
+    ) -> Option<Table<'d, 'a>> {
+        let value = table.entries.get(key)?;
+        match value.get_ref() {
+            DeValue::Table(entries) => Some(Table {
+                entries,
+                span: value.span(),
+            }),
+            _ => {
+                self.error(value.span(), format!("`{key}` must be a table (`[{key}]`)"));
+                None
+            }
+        }
+    }
+
     /// Sorts and returns what was found.
     pub(crate) fn finish(mut self) -> Vec<Diagnostic> {
         self.diagnostics.sort();

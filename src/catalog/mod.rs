@@ -1,0 +1,457 @@
+//! The licensing catalog: titles, their licenses and blackouts, validated and immutable.
+//!
+//! Loading reads a folder of TOML files (`load`), parses each (`parse`) and validates them
+//! together (`validate`): any error means no catalog. A loaded `Catalog` also holds the
+//! territory index that lets "every title available here" skip titles licensed elsewhere.
+
+pub mod parse;
+pub mod territory;
+pub mod time;
+pub mod validate;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::diagnostic::Diagnostic;
+use crate::geoip::CountryCode;
+pub use parse::ParsedFile;
+pub use territory::Territories;
+pub use time::{LocalTimes, Window};
+
+/// Whether anonymizer traffic may stream (`policy.anonymizer`, or a title's `anonymizer`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnonymizerPolicy {
+    /// Denied unless the title is licensed worldwide without exclusions.
+    #[default]
+    Deny,
+    /// Treated like any other traffic.
+    Allow,
+}
+
+/// The platform vocabulary when no catalog file replaces it.
+pub const DEFAULT_PLATFORMS: [&str; 5] = ["tv", "web", "mobile", "tablet", "console"];
+
+/// A platform of the catalog's vocabulary, as its position there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Platform(u8);
+
+impl Platform {
+    fn bit(self) -> u64 {
+        1 << self.0
+    }
+}
+
+/// A set of platforms, one bit each (a vocabulary has at most 64).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Platforms(u64);
+
+impl Platforms {
+    /// True when `platform` is in the set.
+    #[inline]
+    pub fn contains(self, platform: Platform) -> bool {
+        self.0 & platform.bit() != 0
+    }
+}
+
+/// A license or blackout as it was written, for people reading answers.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct AsWritten {
+    /// `territories`, as written.
+    pub territories: Vec<String>,
+    /// `exclude`, as written.
+    pub exclude: Vec<String>,
+    /// `start`, as written.
+    pub start: Option<String>,
+    /// `end`, as written.
+    pub end: Option<String>,
+    /// `timezone`, as written.
+    pub timezone: Option<String>,
+    /// `platforms`, as written.
+    pub platforms: Option<Vec<String>>,
+}
+
+/// A right to stream a title somewhere, sometime, on some platforms.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct License {
+    /// Its `id`, or `<file>#<n>` (1-based position within its title) when it has none.
+    pub label: String,
+    /// Where it grants.
+    pub territories: Territories,
+    /// Carve-outs.
+    pub exclude: Territories,
+    /// When it grants.
+    pub window: Window,
+    /// On which platforms; `None` is every platform.
+    pub platforms: Option<Platforms>,
+    /// For display.
+    pub written: AsWritten,
+}
+
+impl License {
+    /// `@WORLD` without exclusions: grants wherever the device is, even unknown or anonymized.
+    pub fn is_worldwide(&self) -> bool {
+        self.territories.world && self.exclude.is_empty()
+    }
+}
+
+/// A period in which a title may not stream somewhere, whatever the licenses say.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Blackout {
+    /// Where it applies.
+    pub territories: Territories,
+    /// When; either end may be open.
+    pub window: Window,
+    /// Why, for people.
+    pub reason: Option<String>,
+    /// For display.
+    pub written: AsWritten,
+}
+
+/// A title and its rights.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Title {
+    /// Unique across the catalog: `[a-z0-9][a-z0-9._-]{0,63}`.
+    pub id: String,
+    /// For people.
+    pub name: String,
+    /// Overrides `policy.anonymizer` for this title.
+    pub anonymizer: Option<AnonymizerPolicy>,
+    /// In file order.
+    pub licenses: Vec<License>,
+    /// In file order.
+    pub blackouts: Vec<Blackout>,
+    /// The file it is defined in, relative to the catalog folder.
+    pub file: String,
+}
+
+/// A validated catalog.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    /// Sorted by id.
+    titles: Vec<Title>,
+    platforms: Vec<String>,
+    local_times: LocalTimes,
+    version: String,
+    /// Files read.
+    pub n_files: usize,
+    /// Warnings found while validating (errors mean there is no catalog).
+    pub warnings: Vec<Diagnostic>,
+    /// Positions (in `titles`) of titles with a license naming the country or one of its
+    /// regions, sorted; with `worldwide`, every title that could be available there.
+    by_country: HashMap<CountryCode, Vec<u32>>,
+    /// Positions of titles with a license on `@WORLD`, sorted.
+    worldwide: Vec<u32>,
+}
+
+/// What loading a catalog needs to know besides the files.
+#[derive(Debug, Clone, Copy)]
+pub struct LoadOptions {
+    /// For warnings about ended licenses. Validation never reads the clock itself.
+    pub now: Timestamp,
+    /// Whether the GeoIP database in use has region codes, when one is known: without them,
+    /// region-level rules never grant, and a warning says so.
+    pub geoip_has_regions: Option<bool>,
+}
+
+/// Why a catalog could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    /// The folder or a file could not be read.
+    #[error("{}: {message}", path.display())]
+    Read {
+        /// What could not be read.
+        path: PathBuf,
+        /// What the system said.
+        message: String,
+    },
+    /// Validation found errors; warnings are included.
+    #[error("the catalog has {} error(s)", diagnostics.iter().filter(|d| d.is_error()).count())]
+    Invalid {
+        /// Every problem, sorted by file and position.
+        diagnostics: Vec<Diagnostic>,
+    },
+}
+
+impl CatalogError {
+    /// One line per problem, as `/v1/status` and `check` show them.
+    pub fn messages(&self) -> Vec<String> {
+        match self {
+            CatalogError::Invalid { diagnostics } => {
+                diagnostics.iter().map(ToString::to_string).collect()
+            }
+            other => vec![other.to_string()],
+        }
+    }
+}
+
+impl Catalog {
+    /// Reads, parses and validates every catalog file under `dir`.
+    pub fn load(dir: &Path, options: &LoadOptions) -> Result<Catalog, CatalogError> {
+        let files = read_dir(dir)?;
+        let parsed: Vec<ParsedFile> = files
+            .iter()
+            .map(|(path, text)| parse::parse_file(path, text))
+            .collect();
+        validate::validate(&parsed, options)
+    }
+
+    pub(crate) fn new(
+        mut titles: Vec<Title>,
+        platforms: Vec<String>,
+        local_times: LocalTimes,
+        files: &[ParsedFile],
+        warnings: Vec<Diagnostic>,
+    ) -> Catalog {
+        titles.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut by_country: HashMap<CountryCode, Vec<u32>> = HashMap::new();
+        let mut worldwide = Vec::new();
+        for (position, title) in titles.iter().enumerate() {
+            let position = position as u32;
+            let mut countries: Vec<CountryCode> = Vec::new();
+            let mut is_worldwide = false;
+            for license in &title.licenses {
+                is_worldwide |= license.territories.world;
+                countries.extend(license.territories.countries());
+                countries.extend(license.territories.regions().iter().map(|r| r.country()));
+            }
+            if is_worldwide {
+                worldwide.push(position);
+            }
+            countries.sort();
+            countries.dedup();
+            for country in countries {
+                by_country.entry(country).or_default().push(position);
+            }
+        }
+        Catalog {
+            titles,
+            platforms,
+            local_times,
+            version: version(files),
+            n_files: files.len(),
+            warnings,
+            by_country,
+            worldwide,
+        }
+    }
+
+    /// Every title, sorted by id.
+    pub fn titles(&self) -> &[Title] {
+        &self.titles
+    }
+
+    /// The title with `id`.
+    pub fn title(&self, id: &str) -> Option<&Title> {
+        self.titles
+            .binary_search_by(|title| title.id.as_str().cmp(id))
+            .ok()
+            .map(|position| &self.titles[position])
+    }
+
+    /// The platform named `name` in the catalog's vocabulary.
+    pub fn platform(&self, name: &str) -> Option<Platform> {
+        self.platforms
+            .iter()
+            .position(|known| known == name)
+            .map(|position| Platform(position as u8))
+    }
+
+    /// The platform vocabulary.
+    pub fn platform_names(&self) -> &[String] {
+        &self.platforms
+    }
+
+    /// Local date-times read in each territory's zones.
+    pub fn local_times(&self) -> &LocalTimes {
+        &self.local_times
+    }
+
+    /// A short hex hash of the files' paths and contents: stable across restarts.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// Licenses in all titles.
+    pub fn n_licenses(&self) -> usize {
+        self.titles.iter().map(|title| title.licenses.len()).sum()
+    }
+
+    /// True when some license, exclusion or blackout names a region.
+    pub fn has_region_rules(&self) -> bool {
+        self.titles.iter().any(|title| {
+            title
+                .licenses
+                .iter()
+                .any(|license| license.territories.has_regions() || license.exclude.has_regions())
+                || title
+                    .blackouts
+                    .iter()
+                    .any(|blackout| blackout.territories.has_regions())
+        })
+    }
+
+    /// Positions of the titles that could be available in `country` (every title licensed
+    /// worldwide, plus those licensed in the country or one of its regions), ascending, so in
+    /// id order. `None` (an unknown location) gives the worldwide titles.
+    pub fn candidates(&self, country: Option<CountryCode>) -> Vec<u32> {
+        let local: &[u32] = country
+            .and_then(|country| self.by_country.get(&country))
+            .map_or(&[], Vec::as_slice);
+        merge_sorted(&self.worldwide, local)
+    }
+
+    /// The title at `position` (from [`Catalog::candidates`]).
+    pub fn title_at(&self, position: u32) -> &Title {
+        &self.titles[position as usize]
+    }
+}
+
+fn merge_sorted(a: &[u32], b: &[u32]) -> Vec<u32> {
+    let mut merged = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => {
+                merged.push(a[i]);
+                i += 1;
+            }
+            std::cmp::Ordering::Greater => {
+                merged.push(b[j]);
+                j += 1;
+            }
+            std::cmp::Ordering::Equal => {
+                merged.push(a[i]);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    merged.extend_from_slice(&a[i..]);
+    merged.extend_from_slice(&b[j..]);
+    merged
+}
+
+/// The content hash of a catalog: every file's relative path and bytes, in path order.
+fn version(files: &[ParsedFile]) -> String {
+    let mut hasher = Sha256::new();
+    for file in files {
+        hasher.update((file.path.len() as u64).to_le_bytes());
+        hasher.update(file.path.as_bytes());
+        hasher.update((file.text.len() as u64).to_le_bytes());
+        hasher.update(file.text.as_bytes());
+    }
+    let digest = hasher.finalize();
+    digest[..6]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+/// True for names the catalog reader skips: hidden files and folders, editor leftovers.
+pub fn is_ignored(name: &str) -> bool {
+    name.starts_with('.')
+        || name.ends_with('~')
+        || name.ends_with(".swp")
+        || (name.starts_with('#') && name.ends_with('#'))
+}
+
+/// Every `*.toml` file under `dir` as (relative path with `/`, text), in sorted path order.
+pub fn read_dir(dir: &Path) -> Result<Vec<(String, String)>, CatalogError> {
+    let read_error = |path: &Path, message: String| CatalogError::Read {
+        path: path.to_owned(),
+        message,
+    };
+    let metadata = std::fs::metadata(dir).map_err(|error| read_error(dir, error.to_string()))?;
+    if !metadata.is_dir() {
+        return Err(read_error(dir, "is not a folder".into()));
+    }
+    let mut files = Vec::new();
+    let walker = walkdir::WalkDir::new(dir)
+        .follow_links(true)
+        .into_iter()
+        .filter_entry(|entry| {
+            entry.depth() == 0 || !is_ignored(&entry.file_name().to_string_lossy())
+        });
+    for entry in walker {
+        let entry = entry.map_err(|error| {
+            let path = error.path().unwrap_or(dir).to_owned();
+            read_error(&path, error.to_string())
+        })?;
+        if !entry.file_type().is_file() || entry.path().extension().is_none_or(|ext| ext != "toml")
+        {
+            continue;
+        }
+        let relative = entry
+            .path()
+            .strip_prefix(dir)
+            .unwrap_or(entry.path())
+            .components()
+            .map(|part| part.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/");
+        let text = std::fs::read_to_string(entry.path())
+            .map_err(|error| read_error(entry.path(), error.to_string()))?;
+        files.push((relative, text));
+    }
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn editor_leftovers_and_hidden_files_are_ignored() {
+        for name in [
+            ".hidden.toml",
+            "a.toml~",
+            ".a.toml.swp",
+            "x.swp",
+            "#a.toml#",
+            ".git",
+        ] {
+            assert!(is_ignored(name), "{name}");
+        }
+        assert!(!is_ignored("a.toml"));
+    }
+
+    #[test]
+    fn files_are_read_recursively_in_sorted_path_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("a")).unwrap();
+        std::fs::create_dir_all(root.join(".hidden")).unwrap();
+        for file in [
+            "b.toml",
+            "a.toml",
+            "a/z.toml",
+            ".hidden/x.toml",
+            "a/notes.txt",
+            "c.toml~",
+        ] {
+            std::fs::write(root.join(file), "").unwrap();
+        }
+        let paths: Vec<String> = read_dir(root).unwrap().into_iter().map(|f| f.0).collect();
+        assert_eq!(paths, ["a.toml", "a/z.toml", "b.toml"]);
+    }
+
+    #[test]
+    fn a_missing_folder_is_named() {
+        let error = read_dir(Path::new("/nonexistent/catalogs")).unwrap_err();
+        assert!(
+            error.to_string().starts_with("/nonexistent/catalogs: "),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn merging_keeps_order_and_drops_duplicates() {
+        assert_eq!(merge_sorted(&[1, 4, 9], &[2, 4, 10]), [1, 2, 4, 9, 10]);
+    }
+}

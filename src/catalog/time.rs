@@ -1,0 +1,376 @@
+//! Time in catalogs: windows whose ends are instants, or local date-times read in each
+//! territory's own zones the way studio avails mean them.
+//!
+//! Zones per country come from the tz database's `zone1970.tab` (the `timezone-data` crate);
+//! conversions use jiff's bundled tz data, never the host's. A country with several zones is
+//! read conservatively: a license opens at the latest local reading and closes at the
+//! earliest, a blackout starts at the earliest and ends at the latest. Never reads the clock.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use jiff::Timestamp;
+use jiff::civil::DateTime;
+use jiff::tz::TimeZone;
+
+use crate::geoip::CountryCode;
+
+/// A date-time as written in a catalog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    /// An offset date-time: an instant.
+    Instant(Timestamp),
+    /// A local date or date-time, read in the license's time zone.
+    Local(DateTime),
+}
+
+/// Reads a TOML date-time: offset date-times are instants, local dates are midnight.
+pub fn from_toml(datetime: &toml::value::Datetime) -> Result<Written, String> {
+    let Some(date) = datetime.date else {
+        return Err(format!("`{datetime}` is a time without a date"));
+    };
+    let time = datetime.time.unwrap_or(toml::value::Time {
+        hour: 0,
+        minute: 0,
+        second: Some(0),
+        nanosecond: Some(0),
+    });
+    let civil = DateTime::new(
+        date.year as i16,
+        date.month as i8,
+        date.day as i8,
+        time.hour as i8,
+        time.minute as i8,
+        time.second.unwrap_or(0) as i8,
+        time.nanosecond.unwrap_or(0) as i32,
+    )
+    .map_err(|error| format!("`{datetime}` is not a valid date-time: {error}"))?;
+    match datetime.offset {
+        None => Ok(Written::Local(civil)),
+        Some(offset) => {
+            let seconds = match offset {
+                toml::value::Offset::Z => 0,
+                toml::value::Offset::Custom { minutes } => i32::from(minutes) * 60,
+            };
+            let offset = jiff::tz::Offset::from_seconds(seconds)
+                .map_err(|error| format!("`{datetime}` has a bad offset: {error}"))?;
+            offset
+                .to_timestamp(civil)
+                .map(Written::Instant)
+                .map_err(|error| format!("`{datetime}` is out of range: {error}"))
+        }
+    }
+}
+
+/// How a local date-time without an offset is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Zone {
+    /// One IANA zone (`UTC` by default).
+    Named(String, TimeZone),
+    /// The zones of whichever territory is asked about.
+    Territory,
+}
+
+impl Zone {
+    /// `territory` or an IANA zone name known to the bundled tz database.
+    pub fn parse(name: &str) -> Result<Zone, String> {
+        if name == "territory" {
+            return Ok(Zone::Territory);
+        }
+        TimeZone::get(name)
+            .map(|tz| Zone::Named(name.to_owned(), tz))
+            .map_err(|_| format!("unknown time zone `{name}` (an IANA name such as `Europe/Paris`, or `territory`)"))
+    }
+
+    /// `UTC`, the default.
+    pub fn utc() -> Zone {
+        Zone::Named("UTC".into(), TimeZone::UTC)
+    }
+}
+
+/// Which end of which kind of window a bound is: decides the conservative reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// A license's start: the latest reading.
+    LicenseStart,
+    /// A license's end: the earliest reading.
+    LicenseEnd,
+    /// A blackout's start: the earliest reading.
+    BlackoutStart,
+    /// A blackout's end: the latest reading.
+    BlackoutEnd,
+}
+
+impl End {
+    fn pick(self, (earliest, latest): (Timestamp, Timestamp)) -> Timestamp {
+        match self {
+            End::LicenseStart | End::BlackoutEnd => latest,
+            End::LicenseEnd | End::BlackoutStart => earliest,
+        }
+    }
+}
+
+/// One end of a window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Bound {
+    /// No limit on this side.
+    Open,
+    /// A fixed instant.
+    At(Timestamp),
+    /// A local date-time read in each territory's zones: a position in [`LocalTimes`].
+    Local(u32),
+}
+
+/// A window: `start` inclusive, `end` exclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Window {
+    /// Inclusive.
+    pub start: Bound,
+    /// Exclusive.
+    pub end: Bound,
+}
+
+impl Window {
+    /// The instant `bound` stands for in `country` (anywhere, when unknown).
+    #[inline]
+    pub fn instant(
+        bound: Bound,
+        end: End,
+        country: Option<CountryCode>,
+        local: &LocalTimes,
+    ) -> Option<Timestamp> {
+        match bound {
+            Bound::Open => None,
+            Bound::At(at) => Some(at),
+            Bound::Local(idx) => Some(end.pick(local.readings(idx, country))),
+        }
+    }
+}
+
+/// Local date-times read in every country's zones, computed once per distinct date-time.
+#[derive(Debug, Clone, Default)]
+pub struct LocalTimes {
+    positions: HashMap<DateTime, u32>,
+    /// For each date-time, (earliest, latest) per zone column, the last column being every
+    /// zone at once (for countries without zones and for unknown locations).
+    readings: Vec<Box<[(Timestamp, Timestamp)]>>,
+}
+
+impl LocalTimes {
+    /// The position of `civil`, reading it in every zone the first time it is seen.
+    pub fn intern(&mut self, civil: DateTime) -> u32 {
+        if let Some(&position) = self.positions.get(&civil) {
+            return position;
+        }
+        let zones = zones();
+        let mut columns = vec![(Timestamp::MAX, Timestamp::MIN); zones.columns.len() + 1];
+        for (column, tzs) in zones.columns.iter().enumerate() {
+            for tz in tzs {
+                let (earliest, latest) = read(tz, civil);
+                let slot = &mut columns[column];
+                slot.0 = slot.0.min(earliest);
+                slot.1 = slot.1.max(latest);
+            }
+        }
+        let everywhere = columns[..zones.columns.len()]
+            .iter()
+            .fold((Timestamp::MAX, Timestamp::MIN), |acc, r| {
+                (acc.0.min(r.0), acc.1.max(r.1))
+            });
+        *columns.last_mut().expect("one column more than zones") = everywhere;
+        let position = self.readings.len() as u32;
+        self.readings.push(columns.into_boxed_slice());
+        self.positions.insert(civil, position);
+        position
+    }
+
+    /// (earliest, latest) readings of the date-time at `position` in `country`.
+    #[inline]
+    pub fn readings(&self, position: u32, country: Option<CountryCode>) -> (Timestamp, Timestamp) {
+        let row = &self.readings[position as usize];
+        let column = country.map_or(row.len() - 1, |country| zones().column(country));
+        row[column.min(row.len() - 1)]
+    }
+
+    /// The earliest and latest readings of `position` anywhere.
+    pub fn everywhere(&self, position: u32) -> (Timestamp, Timestamp) {
+        self.readings(position, None)
+    }
+}
+
+/// The earliest and latest instants `civil` can be in `tz`: both sides of a gap or fold.
+fn read(tz: &TimeZone, civil: DateTime) -> (Timestamp, Timestamp) {
+    let ambiguous = tz.to_ambiguous_timestamp(civil);
+    let utc = || {
+        TimeZone::UTC
+            .to_timestamp(civil)
+            .unwrap_or(Timestamp::UNIX_EPOCH)
+    };
+    let earliest = ambiguous.earlier().unwrap_or_else(|_| utc());
+    let latest = ambiguous.later().unwrap_or_else(|_| utc());
+    (earliest.min(latest), earliest.max(latest))
+}
+
+/// Reads `civil` in one named zone for one end of a window.
+pub fn read_in(tz: &TimeZone, civil: DateTime, end: End) -> Timestamp {
+    end.pick(read(tz, civil))
+}
+
+/// The tz database's zones grouped by country.
+struct Zones {
+    /// Column of each `AA..ZZ` slot; `None` for countries the tz database does not list.
+    column_of: Vec<Option<usize>>,
+    /// The zones of each column's country.
+    columns: Vec<Vec<TimeZone>>,
+}
+
+impl Zones {
+    fn column(&self, country: CountryCode) -> usize {
+        let bytes = country.as_str().as_bytes();
+        let slot = usize::from(bytes[0] - b'A') * 26 + usize::from(bytes[1] - b'A');
+        self.column_of[slot].unwrap_or(self.columns.len())
+    }
+}
+
+fn zones() -> &'static Zones {
+    static ZONES: OnceLock<Zones> = OnceLock::new();
+    ZONES.get_or_init(|| {
+        let mut by_country: std::collections::BTreeMap<String, Vec<TimeZone>> = Default::default();
+        for name in timezone_data::names() {
+            let Some(meta) = timezone_data::meta(name) else {
+                continue;
+            };
+            let Ok(tz) = TimeZone::get(name) else {
+                continue;
+            };
+            for country in meta.countries() {
+                by_country
+                    .entry(country.code.to_owned())
+                    .or_default()
+                    .push(tz.clone());
+            }
+        }
+        let mut column_of = vec![None; 26 * 26];
+        let mut columns = Vec::new();
+        for (code, tzs) in by_country {
+            let Some(country) = CountryCode::parse(&code) else {
+                continue;
+            };
+            let bytes = country.as_str().as_bytes();
+            column_of[usize::from(bytes[0] - b'A') * 26 + usize::from(bytes[1] - b'A')] =
+                Some(columns.len());
+            columns.push(tzs);
+        }
+        Zones { column_of, columns }
+    })
+}
+
+/// The zones the tz database lists for `country` (empty when none), by name.
+pub fn zone_names(country: CountryCode) -> Vec<String> {
+    let zones = zones();
+    let column = zones.column(country);
+    zones
+        .columns
+        .get(column)
+        .map(|tzs| {
+            tzs.iter()
+                .filter_map(|tz| tz.iana_name().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn country(code: &str) -> Option<CountryCode> {
+        CountryCode::parse(code)
+    }
+
+    fn ts(text: &str) -> Timestamp {
+        text.parse().unwrap()
+    }
+
+    fn written(text: &str) -> Written {
+        let value: toml::Table = toml::from_str(&format!("x = {text}")).unwrap();
+        from_toml(value["x"].as_datetime().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn offset_date_times_are_instants() {
+        assert_eq!(
+            written("2026-06-01T18:00:00+02:00"),
+            Written::Instant(ts("2026-06-01T16:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn local_dates_are_midnight() {
+        assert_eq!(
+            written("2027-01-01"),
+            Written::Local("2027-01-01T00:00".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn a_time_without_a_date_is_refused() {
+        let value: toml::Table = toml::from_str("x = 10:00:00").unwrap();
+        assert!(from_toml(value["x"].as_datetime().unwrap()).is_err());
+    }
+
+    #[test]
+    fn territory_readings_are_conservative_in_multi_zone_countries() {
+        let mut local = LocalTimes::default();
+        let position = local.intern("2027-01-01T00:00".parse().unwrap());
+        // Midnight comes first in New York (UTC-5) and last in Honolulu (UTC-10)... and Guam
+        // is not the US in zone1970.tab, but Pago Pago-like offsets may be: check the ends.
+        let (earliest, latest) = local.readings(position, country("US"));
+        assert!(earliest <= ts("2027-01-01T05:00:00Z"));
+        assert!(latest >= ts("2027-01-01T10:00:00Z"));
+        // France has one zone: both readings agree.
+        let (earliest, latest) = local.readings(position, country("FR"));
+        assert_eq!(
+            (earliest, latest),
+            (ts("2026-12-31T23:00:00Z"), ts("2026-12-31T23:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn unknown_countries_read_in_every_zone() {
+        let mut local = LocalTimes::default();
+        let position = local.intern("2027-01-01T00:00".parse().unwrap());
+        let (earliest, latest) = local.everywhere(position);
+        assert!(earliest <= ts("2026-12-31T10:00:00Z"), "{earliest}");
+        assert!(latest >= ts("2027-01-01T11:00:00Z"), "{latest}");
+        assert_eq!(local.readings(position, country("ZZ")), (earliest, latest));
+    }
+
+    #[test]
+    fn folds_and_gaps_give_both_readings() {
+        let paris = TimeZone::get("Europe/Paris").unwrap();
+        // 02:30 on the last Sunday of October 2026 happens twice in Paris.
+        let fold = "2026-10-25T02:30".parse().unwrap();
+        assert_eq!(
+            read_in(&paris, fold, End::BlackoutStart),
+            ts("2026-10-25T00:30:00Z")
+        );
+        assert_eq!(
+            read_in(&paris, fold, End::BlackoutEnd),
+            ts("2026-10-25T01:30:00Z")
+        );
+    }
+
+    #[test]
+    fn zones_come_from_the_tz_database() {
+        assert!(zone_names(country("US").unwrap()).contains(&"America/New_York".to_string()));
+        assert_eq!(zone_names(country("FR").unwrap()), ["Europe/Paris"]);
+    }
+
+    #[test]
+    fn time_zone_names_are_checked() {
+        assert!(matches!(Zone::parse("Europe/Paris"), Ok(Zone::Named(..))));
+        assert_eq!(Zone::parse("territory"), Ok(Zone::Territory));
+        assert!(Zone::parse("Mars/Olympus").is_err());
+    }
+}

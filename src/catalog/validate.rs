@@ -1,0 +1,778 @@
+//! Parsed files -> `Catalog`, collecting every problem before deciding: codes against
+//! ISO 3166, groups and their cycles, title ids across files, windows, time zones, platforms.
+//! Any error means no catalog. Never reads the clock: "now" arrives in `LoadOptions`.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use toml::Spanned;
+
+use crate::catalog::parse::{ParsedFile, RawTitle, RawWindowed, SpannedList};
+use crate::catalog::territory::{GroupError, Groups, Territories, Territory, is_group_name};
+use crate::catalog::time::{self, Bound, End, LocalTimes, Window, Written, Zone};
+use crate::catalog::{
+    AnonymizerPolicy, AsWritten, Blackout, Catalog, CatalogError, DEFAULT_PLATFORMS, License,
+    LoadOptions, Platforms, Title,
+};
+use crate::diagnostic::{Diagnostic, Severity, line_column};
+
+/// Validates `files` (in path order) together.
+pub fn validate(files: &[ParsedFile], options: &LoadOptions) -> Result<Catalog, CatalogError> {
+    let mut check = Check {
+        files,
+        diagnostics: files
+            .iter()
+            .flat_map(|file| file.diagnostics.iter().cloned())
+            .collect(),
+        local_times: LocalTimes::default(),
+        first_region: None,
+    };
+    let platforms = check.platforms();
+    let mut groups = check.groups();
+    let mut titles = Vec::new();
+    let mut seen: HashMap<String, (usize, usize)> = HashMap::new();
+    for (file_idx, file) in files.iter().enumerate() {
+        for raw in &file.titles {
+            if let Some(title) =
+                check.title(file_idx, raw, &platforms, &mut groups, options, &mut seen)
+            {
+                titles.push(title);
+            }
+        }
+    }
+    if options.geoip_has_regions == Some(false)
+        && let Some((file_idx, span)) = check.first_region.clone()
+    {
+        check.warning(
+            file_idx,
+            span,
+            "the catalog has region-level rules but the GeoIP database has no region codes: \
+             they never grant, and region exclusions and blackouts deny the whole country",
+        );
+    }
+    let mut diagnostics = check.diagnostics;
+    diagnostics.sort();
+    diagnostics.dedup();
+    if diagnostics.iter().any(Diagnostic::is_error) {
+        return Err(CatalogError::Invalid { diagnostics });
+    }
+    Ok(Catalog::new(
+        titles,
+        platforms,
+        check.local_times,
+        files,
+        diagnostics,
+    ))
+}
+
+/// A group as defined: its file, name, where the name stands, and each member with its span.
+type GroupMembers = (usize, String, Range<usize>, Vec<(Territory, Range<usize>)>);
+
+struct Check<'f> {
+    files: &'f [ParsedFile],
+    diagnostics: Vec<Diagnostic>,
+    local_times: LocalTimes,
+    /// Where a region is first named, for the warning about databases without regions.
+    first_region: Option<(usize, Range<usize>)>,
+}
+
+impl Check<'_> {
+    fn push(&mut self, file_idx: usize, span: Range<usize>, severity: Severity, message: String) {
+        let file = &self.files[file_idx];
+        self.diagnostics.push(Diagnostic::at(
+            &file.path, &file.text, span, severity, message,
+        ));
+    }
+
+    fn error(&mut self, file_idx: usize, span: Range<usize>, message: impl Into<String>) {
+        self.push(file_idx, span, Severity::Error, message.into());
+    }
+
+    fn warning(&mut self, file_idx: usize, span: Range<usize>, message: impl Into<String>) {
+        self.push(file_idx, span, Severity::Warning, message.into());
+    }
+
+    /// `path:line` of a span, for messages that point at a second place.
+    fn place(&self, file_idx: usize, span: &Range<usize>) -> String {
+        let file = &self.files[file_idx];
+        let (line, _) = line_column(&file.text, span.start);
+        format!("{}:{line}", file.path)
+    }
+
+    /// The platform vocabulary: the default, or the one file's top-level `platforms`.
+    fn platforms(&mut self) -> Vec<String> {
+        let mut chosen: Option<(usize, &SpannedList)> = None;
+        for (file_idx, file) in self.files.iter().enumerate() {
+            let Some(list) = &file.platforms else {
+                continue;
+            };
+            if let Some((first_idx, first)) = chosen {
+                let first_place = self.place(first_idx, &first.span());
+                self.error(
+                    file_idx,
+                    list.span(),
+                    format!("`platforms` is already set at {first_place}; set it in one file only"),
+                );
+                continue;
+            }
+            chosen = Some((file_idx, list));
+        }
+        let Some((file_idx, list)) = chosen else {
+            return DEFAULT_PLATFORMS.iter().map(|p| p.to_string()).collect();
+        };
+        if list.get_ref().is_empty() {
+            self.error(file_idx, list.span(), "`platforms` is empty");
+        }
+        if list.get_ref().len() > 64 {
+            self.error(
+                file_idx,
+                list.span(),
+                "`platforms` may list at most 64 platforms",
+            );
+        }
+        let mut names: Vec<String> = Vec::new();
+        for name in list.get_ref() {
+            let text = name.get_ref();
+            let valid = !text.is_empty()
+                && text.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'
+                });
+            if !valid {
+                self.error(
+                    file_idx,
+                    name.span(),
+                    format!("platform `{text}` must be lower case letters, digits, `-` or `_`"),
+                );
+            } else if names.contains(text) {
+                self.error(
+                    file_idx,
+                    name.span(),
+                    format!("platform `{text}` is listed twice"),
+                );
+            } else {
+                names.push(text.clone());
+            }
+        }
+        names
+    }
+
+    /// Every group definition, checked; problems are reported where they are written.
+    fn groups(&mut self) -> Groups {
+        let mut definitions: HashMap<String, Vec<Territory>> = HashMap::new();
+        let mut defined_at: HashMap<String, (usize, Range<usize>)> = HashMap::new();
+        let mut members_of: Vec<GroupMembers> = Vec::new();
+        for (file_idx, file) in self.files.iter().enumerate() {
+            for group in &file.groups {
+                let name = group.name.get_ref();
+                if !is_group_name(name) {
+                    self.error(
+                        file_idx,
+                        group.name.span(),
+                        format!("group name `{name}` must be upper case letters, digits and `_`"),
+                    );
+                    continue;
+                }
+                if Groups::is_builtin(name) {
+                    self.error(
+                        file_idx,
+                        group.name.span(),
+                        format!("`@{name}` is built in and cannot be redefined"),
+                    );
+                    continue;
+                }
+                if let Some((first_idx, first_span)) = defined_at.get(name).cloned() {
+                    let first = self.place(first_idx, &first_span);
+                    self.error(
+                        file_idx,
+                        group.name.span(),
+                        format!("group `@{name}` is already defined at {first}"),
+                    );
+                    continue;
+                }
+                let mut members = Vec::new();
+                for member in group.members.get_ref() {
+                    match Territory::parse(member.get_ref()) {
+                        Ok(territory) => {
+                            if matches!(territory, Territory::Region(_)) {
+                                self.first_region.get_or_insert((file_idx, member.span()));
+                            }
+                            members.push((territory, member.span()))
+                        }
+                        Err(message) => self.error(file_idx, member.span(), message),
+                    }
+                }
+                defined_at.insert(name.clone(), (file_idx, group.name.span()));
+                definitions.insert(
+                    name.clone(),
+                    members.iter().map(|(t, _)| t.clone()).collect(),
+                );
+                members_of.push((file_idx, name.clone(), group.name.span(), members));
+            }
+        }
+        let mut groups = Groups::new(definitions);
+        for (file_idx, name, name_span, members) in members_of {
+            for (member, span) in members {
+                let Territory::Group(inner) = &member else {
+                    continue;
+                };
+                match groups.expand(std::slice::from_ref(&member)) {
+                    Err(GroupError::Unknown(unknown)) if &unknown == inner => {
+                        self.error(file_idx, span, format!("unknown group `@{unknown}`"));
+                    }
+                    Err(GroupError::Cycle(mut cycle)) if cycle.contains(&name) => {
+                        // Shown from this group round to itself.
+                        cycle.pop();
+                        let start = cycle.iter().position(|g| *g == name).unwrap_or(0);
+                        cycle.rotate_left(start);
+                        cycle.push(name.clone());
+                        let path: Vec<String> = cycle.iter().map(|g| format!("@{g}")).collect();
+                        self.error(
+                            file_idx,
+                            name_span.clone(),
+                            format!("group `@{name}` is part of a cycle: {}", path.join(" -> ")),
+                        );
+                    }
+                    _ => {}
+                }
+            }
+        }
+        groups
+    }
+
+    fn title(
+        &mut self,
+        file_idx: usize,
+        raw: &RawTitle,
+        platforms: &[String],
+        groups: &mut Groups,
+        options: &LoadOptions,
+        seen: &mut HashMap<String, (usize, usize)>,
+    ) -> Option<Title> {
+        let id = raw.id.as_ref().and_then(|id| {
+            let text = id.get_ref();
+            if !is_title_id(text) {
+                self.error(
+                    file_idx,
+                    id.span(),
+                    format!("title id `{text}` must match [a-z0-9][a-z0-9._-]{{0,63}}"),
+                );
+                return None;
+            }
+            if let Some(&(first_idx, first_start)) = seen.get(text) {
+                let first = self.place(first_idx, &(first_start..first_start));
+                self.error(
+                    file_idx,
+                    id.span(),
+                    format!("duplicate title id `{text}`: also defined at {first}"),
+                );
+                return None;
+            }
+            seen.insert(text.clone(), (file_idx, id.span().start));
+            Some(text.clone())
+        });
+        let name = raw.name.as_ref().and_then(|name| {
+            if name.get_ref().trim().is_empty() {
+                self.error(file_idx, name.span(), "`name` is empty");
+                return None;
+            }
+            Some(name.get_ref().clone())
+        });
+        let anonymizer = match &raw.anonymizer {
+            None => Some(None),
+            Some(policy) => match policy.get_ref().as_str() {
+                "allow" => Some(Some(AnonymizerPolicy::Allow)),
+                "deny" => Some(Some(AnonymizerPolicy::Deny)),
+                other => {
+                    self.error(
+                        file_idx,
+                        policy.span(),
+                        format!("`anonymizer` is `allow` or `deny`, not `{other}`"),
+                    );
+                    None
+                }
+            },
+        };
+        let file = &self.files[file_idx].path;
+        let file = file.clone();
+        let mut licenses = Vec::new();
+        for (n, raw_license) in raw.licenses.iter().enumerate() {
+            let label = match &raw_license.id {
+                Some(id) => id.get_ref().clone(),
+                None => format!("{file}#{}", n + 1),
+            };
+            if let Some(license) = self.license(file_idx, raw_license, label, platforms, groups) {
+                licenses.push(license);
+            }
+        }
+        let mut blackouts = Vec::new();
+        for raw_blackout in &raw.blackouts {
+            if let Some(blackout) = self.blackout(file_idx, raw_blackout, groups) {
+                blackouts.push(blackout);
+            }
+        }
+        if raw.licenses.is_empty() {
+            let shown = id.as_deref().unwrap_or("?");
+            self.warning(
+                file_idx,
+                raw.span.clone(),
+                format!("title `{shown}` has no license: it is available nowhere"),
+            );
+        }
+        for (license, raw_license) in licenses.iter().zip(&raw.licenses) {
+            let last_end = Window::instant(
+                license.window.end,
+                End::BlackoutEnd,
+                None,
+                &self.local_times,
+            );
+            if let Some(end) = last_end
+                && end <= options.now
+            {
+                let span = raw_license
+                    .end
+                    .as_ref()
+                    .map_or(raw_license.span.clone(), Spanned::span);
+                self.warning(
+                    file_idx,
+                    span,
+                    format!("license `{}` ended at {end}", license.label),
+                );
+            }
+        }
+        if licenses.len() != raw.licenses.len() || blackouts.len() != raw.blackouts.len() {
+            return None;
+        }
+        Some(Title {
+            id: id?,
+            name: name?,
+            anonymizer: anonymizer?,
+            licenses,
+            blackouts,
+            file,
+        })
+    }
+
+    fn license(
+        &mut self,
+        file_idx: usize,
+        raw: &RawWindowed,
+        label: String,
+        platforms: &[String],
+        groups: &mut Groups,
+    ) -> Option<License> {
+        if let Some(id) = &raw.id
+            && id.get_ref().trim().is_empty()
+        {
+            self.error(file_idx, id.span(), "license `id` is empty");
+        }
+        let territories = self.territories(file_idx, raw.territories.as_ref(), groups, true);
+        let exclude = match &raw.exclude {
+            Some(list) => self.territories(file_idx, Some(list), groups, false),
+            None => Some((Territories::default(), Vec::new())),
+        };
+        let window = self.window(file_idx, raw, End::LicenseStart, End::LicenseEnd);
+        let license_platforms = match &raw.platforms {
+            None => Some(None),
+            Some(list) => self.platform_set(file_idx, list, platforms).map(Some),
+        };
+        let (territories, territories_written) = territories?;
+        let (exclude, exclude_written) = exclude?;
+        let (window, mut written) = window?;
+        written.territories = territories_written;
+        written.exclude = exclude_written;
+        written.platforms = raw
+            .platforms
+            .as_ref()
+            .map(|list| list.get_ref().iter().map(|p| p.get_ref().clone()).collect());
+        Some(License {
+            label,
+            territories,
+            exclude,
+            window,
+            platforms: license_platforms?,
+            written,
+        })
+    }
+
+    fn blackout(
+        &mut self,
+        file_idx: usize,
+        raw: &RawWindowed,
+        groups: &mut Groups,
+    ) -> Option<Blackout> {
+        let territories = self.territories(file_idx, raw.territories.as_ref(), groups, true);
+        let window = self.window(file_idx, raw, End::BlackoutStart, End::BlackoutEnd);
+        let (territories, territories_written) = territories?;
+        let (window, mut written) = window?;
+        written.territories = territories_written;
+        Some(Blackout {
+            territories,
+            window,
+            reason: raw.reason.as_ref().map(|reason| reason.get_ref().clone()),
+            written,
+        })
+    }
+
+    /// Expanded territories and the list as written; `required` lists must not be empty.
+    fn territories(
+        &mut self,
+        file_idx: usize,
+        list: Option<&SpannedList>,
+        groups: &mut Groups,
+        required: bool,
+    ) -> Option<(Territories, Vec<String>)> {
+        let list = list?;
+        if required && list.get_ref().is_empty() {
+            self.error(file_idx, list.span(), "`territories` is empty");
+            return None;
+        }
+        let mut parsed = Vec::new();
+        let mut ok = true;
+        for item in list.get_ref() {
+            match Territory::parse(item.get_ref()) {
+                Ok(territory) => {
+                    if matches!(territory, Territory::Region(_)) {
+                        self.first_region.get_or_insert((file_idx, item.span()));
+                    }
+                    if let Territory::Group(name) = &territory
+                        && let Err(GroupError::Unknown(unknown)) =
+                            groups.expand(std::slice::from_ref(&territory))
+                        && &unknown == name
+                    {
+                        self.error(file_idx, item.span(), format!("unknown group `@{name}`"));
+                        ok = false;
+                        continue;
+                    }
+                    parsed.push(territory);
+                }
+                Err(message) => {
+                    self.error(file_idx, item.span(), message);
+                    ok = false;
+                }
+            }
+        }
+        // Problems inside groups were reported at their definitions.
+        let territories = groups.expand(&parsed).ok()?;
+        let written = list
+            .get_ref()
+            .iter()
+            .map(|item| item.get_ref().clone())
+            .collect();
+        ok.then_some((territories, written))
+    }
+
+    fn window(
+        &mut self,
+        file_idx: usize,
+        raw: &RawWindowed,
+        start_end: End,
+        end_end: End,
+    ) -> Option<(Window, AsWritten)> {
+        let zone = match &raw.timezone {
+            None => Some(Zone::utc()),
+            Some(name) => match Zone::parse(name.get_ref()) {
+                Ok(zone) => Some(zone),
+                Err(message) => {
+                    self.error(file_idx, name.span(), message);
+                    None
+                }
+            },
+        };
+        let mut read = |value: &Option<Spanned<toml::value::Datetime>>| -> Option<Option<(Written, Range<usize>)>> {
+            match value {
+                None => Some(None),
+                Some(datetime) => match time::from_toml(datetime.get_ref()) {
+                    Ok(written) => Some(Some((written, datetime.span()))),
+                    Err(message) => {
+                        self.error(file_idx, datetime.span(), message);
+                        None
+                    }
+                },
+            }
+        };
+        let start = read(&raw.start);
+        let end = read(&raw.end);
+        let (zone, start, end) = (zone?, start?, end?);
+        if let (Some((start_written, start_span)), Some((end_written, _))) = (&start, &end)
+            && comparable(*start_written, &zone) >= comparable(*end_written, &zone)
+        {
+            self.error(file_idx, start_span.clone(), "`start` must be before `end`");
+            return None;
+        }
+        let bound = |local_times: &mut LocalTimes,
+                     written: Option<(Written, Range<usize>)>,
+                     end: End| match written {
+            None => Bound::Open,
+            Some((Written::Instant(at), _)) => Bound::At(at),
+            Some((Written::Local(civil), _)) => match &zone {
+                Zone::Named(_, tz) => Bound::At(time::read_in(tz, civil, end)),
+                Zone::Territory => Bound::Local(local_times.intern(civil)),
+            },
+        };
+        let window = Window {
+            start: bound(&mut self.local_times, start, start_end),
+            end: bound(&mut self.local_times, end, end_end),
+        };
+        let written = AsWritten {
+            start: raw.start.as_ref().map(|s| s.get_ref().to_string()),
+            end: raw.end.as_ref().map(|s| s.get_ref().to_string()),
+            timezone: raw.timezone.as_ref().map(|s| s.get_ref().clone()),
+            ..AsWritten::default()
+        };
+        Some((window, written))
+    }
+
+    fn platform_set(
+        &mut self,
+        file_idx: usize,
+        list: &SpannedList,
+        vocabulary: &[String],
+    ) -> Option<Platforms> {
+        if list.get_ref().is_empty() {
+            self.error(
+                file_idx,
+                list.span(),
+                "`platforms` is empty; leave it out to license every platform",
+            );
+            return None;
+        }
+        let mut bits = 0u64;
+        let mut ok = true;
+        for name in list.get_ref() {
+            match vocabulary.iter().position(|known| known == name.get_ref()) {
+                Some(position) => bits |= 1 << position,
+                None => {
+                    self.error(
+                        file_idx,
+                        name.span(),
+                        format!(
+                            "unknown platform `{}` (known: {})",
+                            name.get_ref(),
+                            vocabulary.join(", ")
+                        ),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(Platforms(bits))
+    }
+}
+
+/// One instant per written time for comparing `start` with `end`: territory readings in UTC.
+fn comparable(written: Written, zone: &Zone) -> Timestamp {
+    match written {
+        Written::Instant(at) => at,
+        Written::Local(civil) => {
+            let tz = match zone {
+                Zone::Named(_, tz) => tz.clone(),
+                Zone::Territory => TimeZone::UTC,
+            };
+            time::read_in(&tz, civil, End::LicenseStart)
+        }
+    }
+}
+
+/// `[a-z0-9][a-z0-9._-]{0,63}`.
+pub fn is_title_id(id: &str) -> bool {
+    let bytes = id.as_bytes();
+    let is_start = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    (1..=64).contains(&bytes.len())
+        && is_start(bytes[0])
+        && bytes[1..]
+            .iter()
+            .all(|&b| is_start(b) || b == b'.' || b == b'_' || b == b'-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::parse::parse_file;
+
+    fn messages(files: &[(&str, &str)]) -> Vec<String> {
+        let parsed: Vec<ParsedFile> = files
+            .iter()
+            .map(|(path, text)| parse_file(path, text))
+            .collect();
+        let options = LoadOptions {
+            now: "2026-11-23T10:00:00Z".parse().unwrap(),
+            geoip_has_regions: Some(false),
+        };
+        match validate(&parsed, &options) {
+            Ok(catalog) => catalog.warnings.iter().map(ToString::to_string).collect(),
+            Err(CatalogError::Invalid { diagnostics }) => {
+                diagnostics.iter().map(ToString::to_string).collect()
+            }
+            Err(other) => vec![other.to_string()],
+        }
+    }
+
+    fn check(text: &str, expected: &[&str]) {
+        assert_eq!(messages(&[("a.toml", text)]), expected);
+    }
+
+    const TITLE: &str = "[[titles]]\nid = \"t\"\nname = \"T\"\n";
+
+    #[test]
+    fn unknown_keys_are_named_with_a_suggestion() {
+        check(
+            &format!("{TITLE}[[titles.licenses]]\nterritores = [\"US\"]\n"),
+            &[
+                "a.toml:4:1: missing key `territories`",
+                "a.toml:5:1: unknown key `territores`; did you mean `territories`?",
+            ],
+        );
+    }
+
+    #[test]
+    fn unknown_codes_are_errors() {
+        check(
+            &format!("{TITLE}[[titles.licenses]]\nterritories = [\"XX\", \"US-ZZ\", \"US\"]\n"),
+            &[
+                "a.toml:5:16: unknown ISO 3166-1 country code `XX`",
+                "a.toml:5:22: unknown ISO 3166-2 region code `US-ZZ`",
+            ],
+        );
+    }
+
+    #[test]
+    fn unknown_groups_and_cycles_are_errors() {
+        let text = format!(
+            "[groups]\nA = [\"@B\"]\nB = [\"@A\"]\nC = [\"@NOPE\"]\n{TITLE}[[titles.licenses]]\nterritories = [\"@MISSING\"]\n"
+        );
+        check(
+            &text,
+            &[
+                "a.toml:2:1: group `@A` is part of a cycle: @A -> @B -> @A",
+                "a.toml:3:1: group `@B` is part of a cycle: @B -> @A -> @B",
+                "a.toml:4:6: unknown group `@NOPE`",
+                "a.toml:9:16: unknown group `@MISSING`",
+            ],
+        );
+    }
+
+    #[test]
+    fn built_in_groups_cannot_be_redefined() {
+        check(
+            "[groups]\nEU = [\"FR\"]\n",
+            &["a.toml:2:1: `@EU` is built in and cannot be redefined"],
+        );
+    }
+
+    #[test]
+    fn duplicate_title_ids_name_both_files() {
+        let one =
+            "[[titles]]\nid = \"dup\"\nname = \"A\"\n[[titles.licenses]]\nterritories = [\"US\"]\n";
+        let two = "\n[[titles]]\nid = \"dup\"\nname = \"B\"\n[[titles.licenses]]\nterritories = [\"US\"]\n";
+        assert_eq!(
+            messages(&[("one.toml", one), ("two.toml", two)]),
+            ["two.toml:3:6: duplicate title id `dup`: also defined at one.toml:2"]
+        );
+    }
+
+    #[test]
+    fn windows_must_start_before_they_end() {
+        check(
+            &format!(
+                "{TITLE}[[titles.licenses]]\nterritories = [\"US\"]\nstart = 2027-01-01\nend = 2026-12-31\n"
+            ),
+            &["a.toml:6:9: `start` must be before `end`"],
+        );
+    }
+
+    #[test]
+    fn empty_territories_unknown_platforms_and_zones_are_errors() {
+        check(
+            &format!(
+                "{TITLE}[[titles.licenses]]\nterritories = []\nplatforms = [\"toaster\"]\ntimezone = \"Mars/Base\"\n"
+            ),
+            &[
+                "a.toml:5:15: `territories` is empty",
+                "a.toml:6:14: unknown platform `toaster` (known: tv, web, mobile, tablet, console)",
+                "a.toml:7:12: unknown time zone `Mars/Base` (an IANA name such as `Europe/Paris`, or `territory`)",
+            ],
+        );
+    }
+
+    #[test]
+    fn bad_ids_and_policies_are_errors() {
+        check(
+            "[[titles]]\nid = \"Bad Id\"\nname = \"\"\nanonymizer = \"maybe\"\n",
+            &[
+                "a.toml:1:1: warning: title `?` has no license: it is available nowhere",
+                "a.toml:2:6: title id `Bad Id` must match [a-z0-9][a-z0-9._-]{0,63}",
+                "a.toml:3:8: `name` is empty",
+                "a.toml:4:14: `anonymizer` is `allow` or `deny`, not `maybe`",
+            ],
+        );
+    }
+
+    #[test]
+    fn a_platform_vocabulary_may_be_set_in_one_file_only() {
+        let first = "platforms = [\"tv\", \"vr\"]\n";
+        let second = "platforms = [\"tv\"]\n";
+        assert_eq!(
+            messages(&[("a.toml", first), ("b.toml", second)]),
+            ["b.toml:1:13: `platforms` is already set at a.toml:1; set it in one file only"]
+        );
+        let uses_vr = format!(
+            "{first}{TITLE}[[titles.licenses]]\nterritories = [\"US\"]\nplatforms = [\"vr\"]\n"
+        );
+        assert_eq!(messages(&[("a.toml", &uses_vr)]), Vec::<String>::new());
+    }
+
+    #[test]
+    fn warnings_name_ended_licenses_missing_licenses_and_regions_without_data() {
+        check(
+            &format!(
+                "{TITLE}[[titles.licenses]]\nterritories = [\"US-CA\"]\nend = 2025-01-01T00:00:00Z\n\
+                 [[titles]]\nid = \"empty\"\nname = \"E\"\n"
+            ),
+            &[
+                "a.toml:5:16: warning: the catalog has region-level rules but the GeoIP database has no region codes: they never grant, and region exclusions and blackouts deny the whole country",
+                "a.toml:6:7: warning: license `a.toml#1` ended at 2025-01-01T00:00:00Z",
+                "a.toml:7:1: warning: title `empty` has no license: it is available nowhere",
+            ],
+        );
+    }
+
+    #[test]
+    fn syntax_errors_do_not_hide_other_problems() {
+        let text = format!(
+            "{TITLE}[[titles.licenses]]\nterritories = [\"XX\"]\n\n[[titles]\nid = \"x\"\n"
+        );
+        let found = messages(&[("a.toml", &text)]);
+        assert!(
+            found
+                .iter()
+                .any(|m| m.starts_with("a.toml:5:16: unknown ISO 3166-1")),
+            "{found:?}"
+        );
+        assert!(
+            found.iter().any(|m| m.starts_with("a.toml:7:")),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn datetimes_must_be_toml_datetimes() {
+        check(
+            &format!(
+                "{TITLE}[[titles.licenses]]\nterritories = [\"US\"]\nstart = \"2026-01-01\"\n"
+            ),
+            &["a.toml:6:9: `start`: invalid type: string \"2026-01-01\", expected a TOML datetime"],
+        );
+    }
+
+    #[test]
+    fn title_ids_follow_the_pattern() {
+        assert!(is_title_id("night-harbor"));
+        assert!(is_title_id("a.b_c-1"));
+        assert!(!is_title_id("-x"));
+        assert!(!is_title_id(""));
+        assert!(!is_title_id(&"a".repeat(65)));
+        assert!(is_title_id(&"a".repeat(64)));
+    }
+}
