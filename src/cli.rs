@@ -390,6 +390,15 @@ fn diff_catalogs(old: &Catalog, new: &Catalog, at: Timestamp) -> Vec<TitleChange
                 reason,
             });
         }
+        let mut gained_codes: Vec<String> =
+            change.gained.iter().map(|g| g.territory.clone()).collect();
+        collapse(&mut gained_codes);
+        change
+            .gained
+            .retain(|g| gained_codes.contains(&g.territory));
+        let mut lost_codes: Vec<String> = change.lost.iter().map(|l| l.territory.clone()).collect();
+        collapse(&mut lost_codes);
+        change.lost.retain(|l| lost_codes.contains(&l.territory));
         if !change.gained.is_empty() || !change.lost.is_empty() {
             changes.push(change);
         }
@@ -397,7 +406,9 @@ fn diff_catalogs(old: &Catalog, new: &Catalog, at: Timestamp) -> Vec<TitleChange
     changes
 }
 
-/// Where a title is available at `at`: territory code -> granting license.
+/// Where a title is available at `at`: territory code -> granting license. A country
+/// available everywhere also counts each of its regions, so that a change from "everywhere"
+/// to "everywhere but one region" shows as that region (and unknown regions) lost.
 fn territories(
     catalog: &Catalog,
     title: Option<&Title>,
@@ -408,17 +419,37 @@ fn territories(
     };
     let (countries, regions) = resolve::where_available(catalog, title, at);
     let mut map = BTreeMap::new();
-    for code in countries
-        .iter()
-        .map(ToString::to_string)
-        .chain(regions.iter().map(ToString::to_string))
-    {
+    for country in &countries {
+        let code = country.to_string();
+        let license = decision_at(catalog, title, &code, at)
+            .license
+            .map(|l| l.label.clone());
+        for region in crate::iso3166::subdivisions(&code) {
+            map.insert(region.to_owned(), license.clone());
+        }
+        map.insert(code, license);
+    }
+    for region in &regions {
+        let code = region.to_string();
         let license = decision_at(catalog, title, &code, at)
             .license
             .map(|l| l.label.clone());
         map.insert(code, license);
     }
     map
+}
+
+/// Drops the regions of countries that are in `territories` with all their regions.
+fn collapse(territories: &mut Vec<String>) {
+    let present: std::collections::BTreeSet<String> = territories.iter().cloned().collect();
+    territories.retain(|code| match code.split_once('-') {
+        None => true,
+        Some((country, _)) => {
+            let whole = present.contains(country)
+                && crate::iso3166::subdivisions(country).all(|region| present.contains(region));
+            !whole
+        }
+    });
 }
 
 fn decision_at<'c>(

@@ -2,4 +2,5 @@
 
 mod cli;
 mod geoip_props;
+mod props;
 mod support;

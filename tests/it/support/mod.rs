@@ -1,5 +1,7 @@
 //! Shared helpers: paths of the shipped demo data and the binary under test.
 
+pub(crate) mod oracle;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
