@@ -101,7 +101,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             let request = QueryRequest {
                 ip,
                 title,
-                at: at.unwrap_or_else(Timestamp::now),
+                at: at.unwrap_or_else(now),
                 platform,
                 home,
                 json,
@@ -109,9 +109,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             query(&config, &request)
         }
         Command::Locate { ip, json } => locate(&config, ip, json),
-        Command::Diff { old, new, at, json } => {
-            diff(&old, &new, at.unwrap_or_else(Timestamp::now), json)
-        }
+        Command::Diff { old, new, at, json } => diff(&old, &new, at.unwrap_or_else(now), json),
     }
 }
 
@@ -511,6 +509,11 @@ fn describe(change: &TitleChange) -> String {
         ));
     }
     format!("{}: {}", change.title, parts.join("; "))
+}
+
+/// The current time to the second: answers show it, and sub-second digits only add noise.
+fn now() -> Timestamp {
+    Timestamp::from_second(Timestamp::now().as_second()).expect("now is a valid time")
 }
 
 /// Logs go to standard error, in the configured format; `RUST_LOG` wins over `level`.

@@ -27,6 +27,32 @@ pub fn subdivisions(country: &str) -> impl Iterator<Item = &'static str> {
         .map(|subdivision| subdivision.code)
 }
 
+/// The ISO 3166-1 country a subdivision also is, such as `PR` for `US-PR`: GeoIP databases
+/// locate such places as that country, never as the subdivision. Found in the ISO data by an
+/// overseas, outlying or special territory whose name is a country's name.
+pub fn country_of_subdivision(code: &str) -> Option<&'static str> {
+    let subdivision = rust_iso3166::iso3166_2::from_code(code)?;
+    let kind = subdivision.subdivision_type;
+    let special = ["Outlying", "Overseas", "Country", "Special administrative"]
+        .iter()
+        .any(|word| kind.contains(word));
+    if !special {
+        return None;
+    }
+    let name = normalize(subdivision.name);
+    rust_iso3166::ALL
+        .iter()
+        .find(|country| normalize(country.name) == name)
+        .map(|country| country.alpha2)
+}
+
+fn normalize(name: &str) -> String {
+    name.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -40,5 +66,15 @@ mod tests {
         assert!(!is_subdivision("US-XX"));
         assert!(subdivisions("CA").any(|code| code == "CA-QC"));
         assert_eq!(subdivisions("XX").count(), 0);
+    }
+
+    #[test]
+    fn finds_subdivisions_that_are_also_countries() {
+        assert_eq!(country_of_subdivision("US-PR"), Some("PR"));
+        assert_eq!(country_of_subdivision("NL-AW"), Some("AW"));
+        assert_eq!(country_of_subdivision("FR-971"), Some("GP"));
+        assert_eq!(country_of_subdivision("US-GA"), None);
+        assert_eq!(country_of_subdivision("BE-WLX"), None);
+        assert_eq!(country_of_subdivision("US-CA"), None);
     }
 }

@@ -156,9 +156,12 @@ pub fn title<'c>(
         }
     }
 
-    // Rule 2, anonymizers: denied unless a worldwide license grants anyway.
+    // Rule 2, anonymizers: denied unless a worldwide license grants anyway. When that
+    // exception lets the device through, only worldwide licenses may grant, so the answer's
+    // license and `available_until` are the ones that really hold for it.
     let policy = title.anonymizer.unwrap_or(query.policy);
-    if location.anonymizer && policy == AnonymizerPolicy::Deny {
+    let worldwide_only = location.anonymizer && policy == AnonymizerPolicy::Deny;
+    if worldwide_only {
         let worldwide_grant = title.licenses.iter().any(|license| {
             license.is_worldwide()
                 && matches!(
@@ -176,7 +179,7 @@ pub fn title<'c>(
     let mut best_denial = Reason::NotLicensedInTerritory;
     let mut available_from: Option<Timestamp> = None;
     for license in &title.licenses {
-        if country.is_none() && !license.is_worldwide() {
+        if (country.is_none() || worldwide_only) && !license.is_worldwide() {
             continue;
         }
         match license_verdict(license, country, region, query, local) {
@@ -234,8 +237,10 @@ enum Verdict {
     Denies(Reason, Option<Timestamp>),
 }
 
-/// One license against a place, a time and a platform. A license that fails several checks
-/// gives the reason of the first: territory, exclusion, platform, window.
+/// One license against a place, a time and a platform. A definite miss or carve-out explains
+/// itself first; then platform, then window. `region_unknown` only where a known region could
+/// make the license grant now: a license that could only cover the place fails as
+/// `not_licensed_in_territory` when its platform or window fails anyway.
 fn license_verdict(
     license: &License,
     country: Option<CountryCode>,
@@ -243,32 +248,46 @@ fn license_verdict(
     query: &Query,
     local: &crate::catalog::LocalTimes,
 ) -> Verdict {
+    let (mut covered_for_sure, mut region_decides) = (true, false);
     if let Some(country) = country {
         match license.territories.matches(country, region) {
             Match::No => return Verdict::Denies(Reason::NotLicensedInTerritory, None),
-            Match::IfRegionKnown => return Verdict::Denies(Reason::RegionUnknown, None),
+            Match::IfRegionKnown => {
+                covered_for_sure = false;
+                region_decides = true;
+            }
             Match::Yes => {}
         }
         match license.exclude.matches(country, region) {
             Match::Yes => return Verdict::Denies(Reason::TerritoryExcluded, None),
-            Match::IfRegionKnown => return Verdict::Denies(Reason::RegionUnknown, None),
+            Match::IfRegionKnown => region_decides = true,
             Match::No => {}
         }
     }
+    let otherwise = |reason: Reason, from: Option<Timestamp>| {
+        if covered_for_sure {
+            Verdict::Denies(reason, from)
+        } else {
+            Verdict::Denies(Reason::NotLicensedInTerritory, None)
+        }
+    };
     if let (Some(platform), Some(platforms)) = (query.platform, license.platforms)
         && !platforms.contains(platform)
     {
-        return Verdict::Denies(Reason::PlatformNotLicensed, None);
+        return otherwise(Reason::PlatformNotLicensed, None);
     }
     let start = Window::instant(license.window.start, End::LicenseStart, country, local);
     let end = Window::instant(license.window.end, End::LicenseEnd, country, local);
     if let Some(start) = start
         && query.at < start
     {
-        return Verdict::Denies(Reason::WindowNotStarted, Some(start));
+        return otherwise(Reason::WindowNotStarted, Some(start));
     }
     if end.is_some_and(|end| query.at >= end) {
-        return Verdict::Denies(Reason::WindowEnded, None);
+        return otherwise(Reason::WindowEnded, None);
+    }
+    if region_decides {
+        return Verdict::Denies(Reason::RegionUnknown, None);
     }
     Verdict::Grants { until: end }
 }
@@ -753,6 +772,44 @@ mod tests {
         assert_eq!(
             decide(&text, at("FR", None), query("2026-12-31T22:59:59Z")).0,
             Reason::WindowNotStarted
+        );
+    }
+
+    #[test]
+    fn region_unknown_only_when_a_known_region_could_grant_now() {
+        let tv_in_california =
+            title("[[titles.licenses]]\nterritories = [\"US-CA\"]\nplatforms = [\"tv\"]\n");
+        let catalog = catalog(&tv_in_california);
+        let web = Query {
+            platform: catalog.platform("web"),
+            ..query(NOW)
+        };
+        let t = &catalog.titles()[0];
+        assert_eq!(
+            crate::resolve::title(&catalog, t, &at("US", None), &web).reason,
+            Reason::NotLicensedInTerritory
+        );
+        let ended = title(
+            "[[titles.licenses]]\nterritories = [\"US\"]\nexclude = [\"US-NY\"]\nend = 2026-01-01T00:00:00Z\n",
+        );
+        check(&ended, at("US", None), Reason::WindowEnded);
+    }
+
+    #[test]
+    fn an_anonymizer_let_in_by_a_worldwide_license_is_answered_by_it() {
+        let text = title(
+            "[[titles.licenses]]\nid = \"world\"\nterritories = [\"@WORLD\"]\nend = 2027-01-01T00:00:00Z\n\
+             [[titles.licenses]]\nid = \"us\"\nterritories = [\"US\"]\n",
+        );
+        assert_eq!(
+            decide(&text, anonymized(at("US", None)), query(NOW))
+                .1
+                .as_deref(),
+            Some("world")
+        );
+        assert_eq!(
+            decide(&text, at("US", None), query(NOW)).1.as_deref(),
+            Some("us")
         );
     }
 

@@ -185,6 +185,12 @@ impl Territory {
             String::new()
         };
         if text.contains('-') {
+            if let Some(country) = iso3166::country_of_subdivision(text) {
+                return Err(format!(
+                    "`{text}` is also the country `{country}`, and GeoIP databases locate it as \
+                     `{country}`: name `{country}` instead"
+                ));
+            }
             match RegionCode::parse(text) {
                 Some(region) if iso3166::is_subdivision(text) => Ok(Territory::Region(region)),
                 _ => Err(format!("unknown ISO 3166-2 region code `{text}`{hint}")),
@@ -443,5 +449,9 @@ mod tests {
             Err("unknown ISO 3166-2 region code `US-XX`".into())
         );
         assert!(Territory::parse("@nordics").is_err());
+        assert_eq!(
+            Territory::parse("US-PR"),
+            Err("`US-PR` is also the country `PR`, and GeoIP databases locate it as `PR`: name `PR` instead".into())
+        );
     }
 }

@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::ops::Range;
 
 use jiff::Timestamp;
-use jiff::tz::TimeZone;
 use toml::Spanned;
 
 use crate::catalog::parse::{ParsedFile, RawTitle, RawWindowed, SpannedList};
@@ -303,6 +302,25 @@ impl Check<'_> {
                 None => format!("{file}#{}", n + 1),
             };
             if let Some(license) = self.license(file_idx, raw_license, label, platforms, groups) {
+                let last_end = Window::instant(
+                    license.window.end,
+                    End::BlackoutEnd,
+                    None,
+                    &self.local_times,
+                );
+                if let Some(end) = last_end
+                    && end <= options.now
+                {
+                    let span = raw_license
+                        .end
+                        .as_ref()
+                        .map_or(raw_license.span.clone(), Spanned::span);
+                    self.warning(
+                        file_idx,
+                        span,
+                        format!("license `{}` ended at {end}", license.label),
+                    );
+                }
                 licenses.push(license);
             }
         }
@@ -319,27 +337,6 @@ impl Check<'_> {
                 raw.span.clone(),
                 format!("title `{shown}` has no license: it is available nowhere"),
             );
-        }
-        for (license, raw_license) in licenses.iter().zip(&raw.licenses) {
-            let last_end = Window::instant(
-                license.window.end,
-                End::BlackoutEnd,
-                None,
-                &self.local_times,
-            );
-            if let Some(end) = last_end
-                && end <= options.now
-            {
-                let span = raw_license
-                    .end
-                    .as_ref()
-                    .map_or(raw_license.span.clone(), Spanned::span);
-                self.warning(
-                    file_idx,
-                    span,
-                    format!("license `{}` ended at {end}", license.label),
-                );
-            }
         }
         if licenses.len() != raw.licenses.len() || blackouts.len() != raw.blackouts.len() {
             return None;
@@ -496,7 +493,7 @@ impl Check<'_> {
         let end = read(&raw.end);
         let (zone, start, end) = (zone?, start?, end?);
         if let (Some((start_written, start_span)), Some((end_written, _))) = (&start, &end)
-            && comparable(*start_written, &zone) >= comparable(*end_written, &zone)
+            && is_empty(*start_written, *end_written, &zone)
         {
             self.error(file_idx, start_span.clone(), "`start` must be before `end`");
             return None;
@@ -561,18 +558,30 @@ impl Check<'_> {
     }
 }
 
-/// One instant per written time for comparing `start` with `end`: territory readings in UTC.
-fn comparable(written: Written, zone: &Zone) -> Timestamp {
-    match written {
-        Written::Instant(at) => at,
-        Written::Local(civil) => {
-            let tz = match zone {
-                Zone::Named(_, tz) => tz.clone(),
-                Zone::Territory => TimeZone::UTC,
-            };
-            time::read_in(&tz, civil, End::LicenseStart)
+/// True when a window can never hold. Two local times in one zone compare as written; in
+/// `territory` time a local end meets an instant start (or the reverse) at its extreme
+/// readings, so only a window empty in every zone is refused.
+fn is_empty(start: Written, end: Written, zone: &Zone) -> bool {
+    let readings = |written: Written| -> (Timestamp, Timestamp) {
+        match (written, zone) {
+            (Written::Instant(at), _) => (at, at),
+            (Written::Local(civil), Zone::Named(_, tz)) => (
+                time::read_in(tz, civil, End::BlackoutStart),
+                time::read_in(tz, civil, End::BlackoutEnd),
+            ),
+            (Written::Local(civil), Zone::Territory) => {
+                let mut local = LocalTimes::default();
+                let position = local.intern(civil);
+                local.everywhere(position)
+            }
         }
+    };
+    if let (Written::Local(start), Written::Local(end)) = (start, end) {
+        return start >= end;
     }
+    let (start_earliest, _) = readings(start);
+    let (_, end_latest) = readings(end);
+    start_earliest >= end_latest
 }
 
 /// `[a-z0-9][a-z0-9._-]{0,63}`.
@@ -680,6 +689,20 @@ mod tests {
             ),
             &["a.toml:6:9: `start` must be before `end`"],
         );
+    }
+
+    #[test]
+    fn a_territory_window_is_refused_only_when_empty_in_every_zone() {
+        let mixed = format!(
+            "{TITLE}[[titles.licenses]]\nterritories = [\"US\"]\ntimezone = \"territory\"\n\
+             start = 2027-01-01T12:00:00Z\nend = 2027-01-01T10:00:00\n"
+        );
+        check(&mixed, &[]);
+        let empty = format!(
+            "{TITLE}[[titles.licenses]]\nterritories = [\"US\"]\ntimezone = \"territory\"\n\
+             start = 2027-01-03T00:00:00Z\nend = 2027-01-01\n"
+        );
+        check(&empty, &["a.toml:7:9: `start` must be before `end`"]);
     }
 
     #[test]

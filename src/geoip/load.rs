@@ -360,9 +360,12 @@ fn read_location(
     })
 }
 
-/// Databases differ in case; an empty string or a non-code means no country.
+/// Databases differ in case. A code that is not an assigned ISO 3166-1 country (`ZZ`, the old
+/// `EU` and `AP` pseudo-countries, an empty string) means no country: a location nobody can
+/// name must not count as "a known country" for `@WORLD`.
 fn normalize_country(code: &str) -> Option<CountryCode> {
     CountryCode::parse(&code.trim().to_ascii_uppercase())
+        .filter(|country| crate::iso3166::is_country(country.as_str()))
 }
 
 /// An index and what walking the tree counted.
@@ -607,6 +610,24 @@ mod tests {
         let location = load(&writer, &options).locate("192.0.2.1".parse().unwrap());
         assert_eq!(location.country.unwrap().as_str(), "JP");
         assert_eq!(location.source, LocationSource::RegisteredCountry);
+    }
+
+    #[test]
+    fn codes_that_are_not_countries_are_unknown_locations() {
+        let mut writer = Writer::new("Test");
+        writer
+            .insert("192.0.2.0/25".parse().unwrap(), record::flat("ZZ"))
+            .unwrap();
+        writer
+            .insert("192.0.2.128/25".parse().unwrap(), record::flat("EU"))
+            .unwrap();
+        writer
+            .insert("198.51.100.0/24".parse().unwrap(), record::flat("fr"))
+            .unwrap();
+        let db = load(&writer, &GeoipOptions::default());
+        assert_eq!(db.locate("192.0.2.1".parse().unwrap()), Location::UNKNOWN);
+        assert_eq!(db.locate("192.0.2.200".parse().unwrap()), Location::UNKNOWN);
+        assert_eq!(country(&db, "198.51.100.1").as_deref(), Some("FR"));
     }
 
     #[test]

@@ -72,7 +72,11 @@ fn reader_location(reader: &Reader<Vec<u8>>, layout: Layout, ip: IpAddr) -> Loca
         Layout::Flat => &[PathElement::Key("country_code")],
     };
     let country: Option<String> = result.decode_path(path).unwrap();
-    let Some(country) = country.as_deref().and_then(CountryCode::parse) else {
+    let Some(country) = country
+        .as_deref()
+        .and_then(CountryCode::parse)
+        .filter(|c| geoavail::iso3166::is_country(c.as_str()))
+    else {
         return Location::UNKNOWN;
     };
     let subdivision: Option<String> = result

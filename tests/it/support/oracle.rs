@@ -9,7 +9,8 @@
 //! - a blackout of a region of the located country, with the region unknown, denies with
 //!   `region_unknown` when the title would otherwise be granted;
 //! - a license that fails several checks is explained by the first of: territory, exclusion,
-//!   platform, window.
+//!   platform, window; `region_unknown` only where a known region could make it grant now;
+//! - when rule 2's exception lets an anonymizer through, only worldwide licenses grant.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
@@ -345,15 +346,18 @@ pub(crate) fn decide(model: &Model, title: &MTitle, asked: &Asked<'_>) -> Answer
         }
     }
 
-    // Rule 3: the granting licenses.
+    // Rule 3: the granting licenses; only worldwide ones when rule 2's exception let an
+    // anonymizer through.
+    let worldwide_only = asked.anonymizer && !policy_allows;
     let grants = |n: &usize| -> bool {
         let license = &title.licenses[*n];
+        let worldwide =
+            model.expand(&license.territories).contains("@WORLD") && license.exclude.is_empty();
         let territory_ok = match country {
-            None => {
-                model.expand(&license.territories).contains("@WORLD") && license.exclude.is_empty()
-            }
+            None => worldwide,
             Some(country) => {
-                inside(&model.expand(&license.territories), country, region) == Inside::Yes
+                (worldwide || !worldwide_only)
+                    && inside(&model.expand(&license.territories), country, region) == Inside::Yes
                     && inside(&model.expand(&license.exclude), country, region) == Inside::No
             }
         };
@@ -408,10 +412,13 @@ pub(crate) fn decide(model: &Model, title: &MTitle, asked: &Asked<'_>) -> Answer
         };
     }
 
-    // Rule 5: the first reason that applies, in the spec's order.
+    // Rule 5: the first reason that applies, in the spec's order. A license "would grant"
+    // where it surely covers the place and does not surely carve it out.
+    let territory =
+        |license: &MWindowed| inside(&model.expand(&license.territories), country, region);
+    let exclusion = |license: &MWindowed| inside(&model.expand(&license.exclude), country, region);
     let covered = |license: &MWindowed| {
-        inside(&model.expand(&license.territories), country, region) == Inside::Yes
-            && inside(&model.expand(&license.exclude), country, region) == Inside::No
+        territory(license) == Inside::Yes && exclusion(license) != Inside::Yes
     };
     let zone = |license: &MWindowed| license.timezone.clone();
     let starts: Vec<Timestamp> = title
@@ -451,19 +458,22 @@ pub(crate) fn decide(model: &Model, title: &MTitle, asked: &Asked<'_>) -> Answer
     {
         return denied("platform_not_licensed", portability);
     }
-    let excluded = title.licenses.iter().any(|license| {
-        inside(&model.expand(&license.territories), country, region) == Inside::Yes
-            && inside(&model.expand(&license.exclude), country, region) == Inside::Yes
-    });
-    if excluded {
+    if title
+        .licenses
+        .iter()
+        .any(|license| territory(license) != Inside::No && exclusion(license) == Inside::Yes)
+    {
         return denied("territory_excluded", portability);
     }
-    let maybe = title.licenses.iter().any(|license| {
-        let territory = inside(&model.expand(&license.territories), country, region);
-        let exclusion = inside(&model.expand(&license.exclude), country, region);
-        territory == Inside::Maybe || (territory == Inside::Yes && exclusion == Inside::Maybe)
+    // A known region could make it grant now: the platform and the window hold.
+    let region_could = title.licenses.iter().any(|license| {
+        (territory(license) == Inside::Maybe || exclusion(license) == Inside::Maybe)
+            && territory(license) != Inside::No
+            && exclusion(license) != Inside::Yes
+            && platform_ok(license, asked.platform)
+            && holds(license, at, Some(country), true)
     });
-    if maybe {
+    if region_could {
         return denied("region_unknown", portability);
     }
     denied("not_licensed_in_territory", portability)
