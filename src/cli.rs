@@ -32,6 +32,8 @@ pub struct Args {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the HTTP service (default: 127.0.0.1:8080 on the demo data).
+    Serve,
     /// Validate a catalog folder: every problem as path:line:col; exit 1 on errors.
     Check {
         /// The catalog folder; default: `catalogs` from the config.
@@ -87,8 +89,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let config = Config::load(args.config.as_deref(), std::env::vars())
         .context("reading the configuration")?;
     // Commands that answer people keep the log to warnings unless RUST_LOG asks for more.
-    init_logging(&config, "warn");
+    let level = match args.command {
+        Command::Serve => config.log.level.clone(),
+        _ => "warn".to_owned(),
+    };
+    init_logging(&config, &level);
     match args.command {
+        Command::Serve => serve(config),
         Command::Check { dir } => check(&config, dir.as_deref()),
         Command::Query {
             ip,
@@ -110,6 +117,109 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         Command::Locate { ip, json } => locate(&config, ip, json),
         Command::Diff { old, new, at, json } => diff(&old, &new, at.unwrap_or_else(now), json),
+    }
+}
+
+fn serve(config: Config) -> anyhow::Result<ExitCode> {
+    use std::sync::Arc;
+
+    use crate::http::state::{AppState, Settings};
+    use crate::metrics::Metrics;
+    use crate::reload::Reloader;
+
+    let metrics = Arc::new(Metrics::default());
+    let settings = Settings::new(&config, std::env::var("GEOAVAIL_ADMIN_TOKEN").ok())
+        .context("reading admin.token_file")?;
+    let listen = config.listen;
+    let reloader = Arc::new(Reloader::start(config, Arc::clone(&metrics), now())?);
+    let state = AppState::new(Arc::clone(&reloader), metrics, settings);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("listening on {listen}"))?;
+        let snapshot = state.snapshot();
+        tracing::info!(
+            address = %listener.local_addr()?,
+            catalog_version = snapshot.version(),
+            titles = snapshot.catalog().titles().len(),
+            networks = snapshot.locator().geoip.info.networks,
+            "serving"
+        );
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let until_stopped = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        };
+        let watcher = tokio::spawn(crate::reload::watch(
+            Arc::clone(&reloader),
+            until_stopped(stopped.clone()),
+        ));
+        let hangups = tokio::spawn(reload_on_sighup(
+            Arc::clone(&reloader),
+            until_stopped(stopped.clone()),
+        ));
+        let draining = state.clone();
+        let shutdown = async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down: finishing requests in flight");
+            draining.start_draining();
+            let _ = stop.send(true);
+        };
+        crate::http::serve(listener, crate::http::router(state), shutdown).await?;
+        if let Ok(Err(error)) = watcher.await {
+            tracing::warn!(%error, "the file watcher stopped with an error");
+        }
+        let _ = hangups.await;
+        tracing::info!("stopped");
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+}
+
+/// Every SIGHUP re-reads every source, until `stop` resolves.
+async fn reload_on_sighup(
+    reloader: std::sync::Arc<crate::reload::Reloader>,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+    else {
+        tracing::warn!("cannot listen for SIGHUP; reload through the admin route or file changes");
+        return;
+    };
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            received = hangups.recv() => {
+                if received.is_none() {
+                    return;
+                }
+                let reloader = std::sync::Arc::clone(&reloader);
+                let _ = tokio::task::spawn_blocking(move || {
+                    reloader.reload(&reloader.configured(), crate::reload::Trigger::Sighup, now())
+                })
+                .await;
+            }
+            () = &mut stop => return,
+        }
     }
 }
 
@@ -511,10 +621,7 @@ fn describe(change: &TitleChange) -> String {
     format!("{}: {}", change.title, parts.join("; "))
 }
 
-/// The current time to the second: answers show it, and sub-second digits only add noise.
-fn now() -> Timestamp {
-    Timestamp::from_second(Timestamp::now().as_second()).expect("now is a valid time")
-}
+use crate::reload::now;
 
 /// Logs go to standard error, in the configured format; `RUST_LOG` wins over `level`.
 fn init_logging(config: &Config, level: &str) {
@@ -522,6 +629,7 @@ fn init_logging(config: &Config, level: &str) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     // A second initialisation (tests calling `run` twice) keeps the first subscriber.
     let _ = match config.log.format {

@@ -178,12 +178,14 @@ pub enum CatalogError {
 }
 
 impl CatalogError {
-    /// One line per problem, as `/v1/status` and `check` show them.
+    /// One line per error (warnings left out), as `/v1/status` shows them.
     pub fn messages(&self) -> Vec<String> {
         match self {
-            CatalogError::Invalid { diagnostics } => {
-                diagnostics.iter().map(ToString::to_string).collect()
-            }
+            CatalogError::Invalid { diagnostics } => diagnostics
+                .iter()
+                .filter(|diagnostic| diagnostic.is_error())
+                .map(ToString::to_string)
+                .collect(),
             other => vec![other.to_string()],
         }
     }

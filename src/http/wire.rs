@@ -139,3 +139,272 @@ impl<'a> Listing<'a> {
         }
     }
 }
+
+/// One entry of a batch answer: a decision, or an error for that title alone.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum BatchResult<'a> {
+    /// The title's answer.
+    Decision(TitleDecision<'a>),
+    /// Why this title could not be answered.
+    Error {
+        /// The title asked about.
+        title: String,
+        /// `{code, message}`.
+        error: ErrorDetail,
+    },
+}
+
+/// An error inside a batch answer.
+#[derive(Debug, Serialize)]
+pub struct ErrorDetail {
+    /// The spec's code.
+    pub code: &'static str,
+    /// For people.
+    pub message: String,
+}
+
+/// `POST /v1/availability`: one entry per requested title, in request order.
+#[derive(Debug, Serialize)]
+pub struct Batch<'a> {
+    /// Where the device was located.
+    pub location: Location,
+    /// The time asked about.
+    pub at: String,
+    /// The catalog the answers came from.
+    pub catalog_version: &'a str,
+    /// In request order.
+    pub results: Vec<BatchResult<'a>>,
+}
+
+/// The body of `POST /v1/availability`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchRequest {
+    /// The device's address; default: the client's.
+    pub ip: Option<String>,
+    /// The titles, at most 1000.
+    pub titles: Vec<String>,
+    /// RFC 3339 with an offset; default: now.
+    pub at: Option<String>,
+    /// The device's platform.
+    pub platform: Option<String>,
+    /// The account's home country.
+    pub home: Option<String>,
+}
+
+/// A license as written, in `GET /v1/titles/{id}`.
+#[derive(Debug, Serialize)]
+pub struct LicenseInfo<'a> {
+    /// Its `id`, or `<file>#<n>`.
+    pub id: &'a str,
+    /// As written.
+    pub territories: &'a [String],
+    /// As written.
+    pub exclude: &'a [String],
+    /// As written (a local date or date-time is read in `timezone`).
+    pub start: Option<&'a str>,
+    /// As written.
+    pub end: Option<&'a str>,
+    /// As written; absent means UTC.
+    pub timezone: Option<&'a str>,
+    /// As written; absent means every platform.
+    pub platforms: Option<&'a [String]>,
+}
+
+/// A blackout as written, in `GET /v1/titles/{id}`.
+#[derive(Debug, Serialize)]
+pub struct BlackoutInfo<'a> {
+    /// As written.
+    pub territories: &'a [String],
+    /// As written.
+    pub start: Option<&'a str>,
+    /// As written.
+    pub end: Option<&'a str>,
+    /// As written; absent means UTC.
+    pub timezone: Option<&'a str>,
+    /// Why, for people.
+    pub reason: Option<&'a str>,
+}
+
+/// `GET /v1/titles/{id}`.
+#[derive(Debug, Serialize)]
+pub struct TitleDetail<'a> {
+    /// The id.
+    pub id: &'a str,
+    /// The name.
+    pub name: &'a str,
+    /// In file order.
+    pub licenses: Vec<LicenseInfo<'a>>,
+    /// In file order.
+    pub blackouts: Vec<BlackoutInfo<'a>>,
+    /// The time asked about.
+    pub at: String,
+    /// Countries where it is available everywhere in the country, sorted.
+    pub countries: Vec<String>,
+    /// Regions where it is available although their country as a whole is not, sorted.
+    pub regions: Vec<String>,
+    /// The catalog the answer came from.
+    pub catalog_version: &'a str,
+}
+
+impl<'a> TitleDetail<'a> {
+    /// The wire form of a title and where it is available.
+    pub fn new(
+        title: &'a crate::catalog::Title,
+        at: Timestamp,
+        countries: Vec<String>,
+        regions: Vec<String>,
+        catalog_version: &'a str,
+    ) -> TitleDetail<'a> {
+        TitleDetail {
+            id: &title.id,
+            name: &title.name,
+            licenses: title
+                .licenses
+                .iter()
+                .map(|license| LicenseInfo {
+                    id: &license.label,
+                    territories: &license.written.territories,
+                    exclude: &license.written.exclude,
+                    start: license.written.start.as_deref(),
+                    end: license.written.end.as_deref(),
+                    timezone: license.written.timezone.as_deref(),
+                    platforms: license.written.platforms.as_deref(),
+                })
+                .collect(),
+            blackouts: title
+                .blackouts
+                .iter()
+                .map(|blackout| BlackoutInfo {
+                    territories: &blackout.written.territories,
+                    start: blackout.written.start.as_deref(),
+                    end: blackout.written.end.as_deref(),
+                    timezone: blackout.written.timezone.as_deref(),
+                    reason: blackout.reason.as_deref(),
+                })
+                .collect(),
+            at: at.to_string(),
+            countries,
+            regions,
+            catalog_version,
+        }
+    }
+}
+
+/// A source's last failure.
+#[derive(Debug, Serialize)]
+pub struct LastError {
+    /// When it failed.
+    pub at: String,
+    /// `path:line:col: message` lines.
+    pub messages: Vec<String>,
+}
+
+/// `catalog` in `/v1/status`.
+#[derive(Debug, Serialize)]
+pub struct CatalogStatus {
+    /// The folder.
+    pub path: String,
+    /// The content hash.
+    pub version: String,
+    /// Files read.
+    pub files: usize,
+    /// Titles.
+    pub titles: usize,
+    /// Licenses.
+    pub licenses: usize,
+    /// When the served catalog was loaded.
+    pub loaded_at: String,
+    /// Validation warnings, and the region warning.
+    pub warnings: Vec<String>,
+    /// The last failure, until a good load.
+    pub last_error: Option<LastError>,
+}
+
+/// `geoip` in `/v1/status`.
+#[derive(Debug, Serialize)]
+pub struct GeoipStatus {
+    /// The file.
+    pub path: String,
+    /// `database_type` from the metadata.
+    #[serde(rename = "type")]
+    pub database_type: String,
+    /// The build time, RFC 3339.
+    pub build_date: String,
+    /// Days since the build.
+    pub age_days: i64,
+    /// Networks with a record.
+    pub networks: usize,
+    /// Ranges in the index.
+    pub ranges: usize,
+    /// Which field the countries come from.
+    pub country_field: String,
+    /// True when the database has region codes.
+    pub has_regions: bool,
+    /// When the served database was loaded.
+    pub loaded_at: String,
+    /// Age and region warnings.
+    pub warnings: Vec<String>,
+    /// The last failure, until a good load.
+    pub last_error: Option<LastError>,
+}
+
+/// `overrides` in `/v1/status`.
+#[derive(Debug, Serialize)]
+pub struct OverridesStatus {
+    /// The file, or null when none is configured.
+    pub path: Option<String>,
+    /// Entries loaded.
+    pub entries: usize,
+    /// When the served overrides were loaded.
+    pub loaded_at: String,
+    /// The last failure, until a good load.
+    pub last_error: Option<LastError>,
+}
+
+/// `anonymizer` in `/v1/status`.
+#[derive(Debug, Serialize)]
+pub struct AnonymizerStatus {
+    /// The file, or null when none is configured.
+    pub path: Option<String>,
+    /// `database_type` from the metadata.
+    #[serde(rename = "type")]
+    pub database_type: Option<String>,
+    /// The build time, RFC 3339.
+    pub build_date: Option<String>,
+    /// Networks with a record.
+    pub networks: Option<usize>,
+    /// When the served database was loaded.
+    pub loaded_at: Option<String>,
+    /// The last failure, until a good load.
+    pub last_error: Option<LastError>,
+}
+
+/// `last_reload` in `/v1/status`.
+#[derive(Debug, Serialize)]
+pub struct LastReload {
+    /// When.
+    pub at: String,
+    /// `watch`, `sighup` or `admin`.
+    pub trigger: &'static str,
+    /// `ok` or `failed`.
+    pub result: &'static str,
+}
+
+/// `GET /v1/status`.
+#[derive(Debug, Serialize)]
+pub struct Status {
+    /// True when a catalog and a database are loaded.
+    pub ready: bool,
+    /// The catalog.
+    pub catalog: CatalogStatus,
+    /// The GeoIP database.
+    pub geoip: GeoipStatus,
+    /// The overrides file.
+    pub overrides: OverridesStatus,
+    /// The anonymizer database.
+    pub anonymizer: AnonymizerStatus,
+    /// Null before the first reload after start-up.
+    pub last_reload: Option<LastReload>,
+}

@@ -1,5 +1,6 @@
 //! geoavail's integration tests: one binary, one module per area.
 
+mod api;
 mod cli;
 mod geoip_props;
 mod props;

@@ -36,3 +36,46 @@ pub(crate) fn stdout(output: &Output) -> String {
 pub(crate) fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
+
+/// The shipped configuration with absolute paths, so tests can run from any folder and swap
+/// single sources for copies.
+pub(crate) fn demo_config() -> geoavail::config::Config {
+    let mut config = geoavail::config::Config {
+        catalogs: repo_file("catalogs"),
+        ..Default::default()
+    };
+    config.geoip.database = repo_file("geoip/demo.mmdb");
+    config.geoip.overrides = Some(repo_file("geoip/overrides.toml"));
+    config.geoip.anonymizer_database = Some(repo_file("geoip/demo-anonymous.mmdb"));
+    config
+}
+
+/// Copies a folder tree.
+pub(crate) fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// A service on `config`, with `token` as the admin token.
+pub(crate) fn service(
+    config: geoavail::config::Config,
+    token: Option<&str>,
+) -> (axum::Router, geoavail::http::state::AppState) {
+    use std::sync::Arc;
+
+    let metrics = Arc::new(geoavail::metrics::Metrics::default());
+    let settings = geoavail::http::state::Settings::new(&config, token.map(str::to_owned)).unwrap();
+    let reloader =
+        geoavail::reload::Reloader::start(config, Arc::clone(&metrics), geoavail::reload::now())
+            .expect("the test sources load");
+    let state = geoavail::http::state::AppState::new(Arc::new(reloader), metrics, settings);
+    (geoavail::http::router(state.clone()), state)
+}

@@ -1,0 +1,186 @@
+//! Operations routes: `/v1/status`, `POST /v1/admin/reload`, `/healthz`, `/readyz`,
+//! `/metrics`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use jiff::Timestamp;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::http::error::ApiError;
+use crate::http::state::AppState;
+use crate::http::{versioned, wire};
+use crate::reload::{self, Source, Trigger};
+
+/// What is loaded, from where, since when, and how the last reload went.
+pub async fn get_status(State(state): State<AppState>) -> Response {
+    let snapshot = state.snapshot();
+    versioned(&snapshot, Json(status(&state, reload::now())))
+}
+
+/// Reloads every source now. Needs the admin token; without one configured the route does
+/// not exist.
+pub async fn post_reload(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let Some(token) = &state.settings().admin_token else {
+        return Err(ApiError::NotFound);
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .unwrap_or("");
+    // Hashing first makes the comparison take the same time whatever the lengths.
+    let matches: bool = Sha256::digest(given.as_bytes())
+        .ct_eq(&Sha256::digest(token.as_bytes()))
+        .into();
+    if !matches {
+        return Err(ApiError::Unauthorized);
+    }
+    let reloader = state.reloader().clone();
+    let outcome = tokio::task::spawn_blocking(move || {
+        reloader.reload(&reloader.configured(), Trigger::Admin, reload::now())
+    })
+    .await
+    .map_err(|error| {
+        tracing::error!(%error, "the reload task failed");
+        ApiError::ReloadFailed(vec!["the reload stopped unexpectedly; see the log".into()])
+    })?;
+    if !outcome.is_ok() {
+        let messages = outcome
+            .failures
+            .iter()
+            .flat_map(|(source, messages)| {
+                messages
+                    .iter()
+                    .map(move |m| format!("{}: {m}", source.as_str()))
+            })
+            .collect();
+        return Err(ApiError::ReloadFailed(messages));
+    }
+    let snapshot = state.snapshot();
+    Ok(versioned(&snapshot, Json(status(&state, reload::now()))))
+}
+
+/// The process is alive.
+pub async fn healthz() -> Response {
+    Json(serde_json::json!({"status": "ok"})).into_response()
+}
+
+/// A catalog and a database are loaded and the service is not shutting down.
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    if state.is_draining() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({"ready": false})),
+        )
+            .into_response();
+    }
+    Json(serde_json::json!({"ready": true})).into_response()
+}
+
+/// Prometheus text.
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics().encode(),
+    )
+        .into_response()
+}
+
+/// The status object, built from the served snapshot and the reloader's record.
+pub fn status(state: &AppState, now: Timestamp) -> wire::Status {
+    let snapshot = state.snapshot();
+    let reloads = state.reloader().status();
+    let config = state.reloader().config();
+    let last_error = |source: Source| {
+        reloads.errors.get(&source).map(|error| wire::LastError {
+            at: error.at.to_string(),
+            messages: error.messages.clone(),
+        })
+    };
+    let catalog = snapshot.catalog();
+    let geoip = &snapshot.locator().geoip;
+    let build =
+        Timestamp::from_second(geoip.info.build_epoch as i64).unwrap_or(Timestamp::UNIX_EPOCH);
+    let age_days = (now.as_second() - build.as_second()).div_euclid(86_400);
+    let mut geoip_warnings = Vec::new();
+    let max_age = i64::from(state.settings().max_age_days);
+    if age_days > max_age {
+        geoip_warnings.push(format!(
+            "the database was built {age_days} days ago, more than geoip.max_age_days ({max_age})"
+        ));
+    }
+    if !geoip.has_regions && catalog.has_region_rules() {
+        geoip_warnings.push(
+            "the database has no region codes but the catalog has region-level rules: they never \
+             grant, and region exclusions and blackouts deny the whole country"
+                .into(),
+        );
+    }
+    let anonymizer = snapshot.locator().anonymizer.as_ref();
+    wire::Status {
+        ready: true,
+        catalog: wire::CatalogStatus {
+            path: config.catalogs.display().to_string(),
+            version: catalog.version().to_owned(),
+            files: catalog.n_files,
+            titles: catalog.titles().len(),
+            licenses: catalog.n_licenses(),
+            loaded_at: snapshot.loaded_at.catalog.to_string(),
+            warnings: catalog.warnings.iter().map(ToString::to_string).collect(),
+            last_error: last_error(Source::Catalog),
+        },
+        geoip: wire::GeoipStatus {
+            path: geoip.info.path.display().to_string(),
+            database_type: geoip.info.database_type.clone(),
+            build_date: build.to_string(),
+            age_days,
+            networks: geoip.info.networks,
+            ranges: geoip.info.ranges,
+            country_field: geoip.country_field.to_string(),
+            has_regions: geoip.has_regions,
+            loaded_at: snapshot.loaded_at.geoip.to_string(),
+            warnings: geoip_warnings,
+            last_error: last_error(Source::Geoip),
+        },
+        overrides: wire::OverridesStatus {
+            path: config
+                .geoip
+                .overrides
+                .as_ref()
+                .map(|p| p.display().to_string()),
+            entries: snapshot.locator().overrides.entries().len(),
+            loaded_at: snapshot.loaded_at.overrides.to_string(),
+            last_error: last_error(Source::Overrides),
+        },
+        anonymizer: wire::AnonymizerStatus {
+            path: config
+                .geoip
+                .anonymizer_database
+                .as_ref()
+                .map(|p| p.display().to_string()),
+            database_type: anonymizer.map(|db| db.info.database_type.clone()),
+            build_date: anonymizer.map(|db| {
+                Timestamp::from_second(db.info.build_epoch as i64)
+                    .unwrap_or(Timestamp::UNIX_EPOCH)
+                    .to_string()
+            }),
+            networks: anonymizer.map(|db| db.info.networks),
+            loaded_at: snapshot.loaded_at.anonymizer.map(|at| at.to_string()),
+            last_error: last_error(Source::Anonymizer),
+        },
+        last_reload: reloads.last_reload.map(|reload| wire::LastReload {
+            at: reload.at.to_string(),
+            trigger: reload.trigger.as_str(),
+            result: if reload.ok { "ok" } else { "failed" },
+        }),
+    }
+}

@@ -1,0 +1,104 @@
+//! `GET /v1/availability` (one title) and `POST /v1/availability` (a batch).
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+
+use crate::http::error::ApiError;
+use crate::http::state::AppState;
+use crate::http::{Peer, params, versioned, wire};
+use crate::resolve::{self, Query};
+
+/// The most titles one batch may ask about.
+pub const MAX_BATCH: usize = 1000;
+/// The largest batch body accepted.
+pub const MAX_BODY: usize = 256 * 1024;
+
+/// One title at one address.
+pub async fn get_availability(
+    State(state): State<AppState>,
+    Peer(peer): Peer,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let params = params::Params::parse(raw.as_deref(), &["ip", "title", "at", "platform", "home"])?;
+    let title_id = params.required("title")?;
+    let ip = params::ip(params.get("ip"), state.client_ip(peer, &headers)?)?;
+    let snapshot = state.snapshot();
+    let catalog = snapshot.catalog();
+    let title = catalog
+        .title(title_id)
+        .ok_or_else(|| ApiError::UnknownTitle(title_id.to_owned()))?;
+    let query = Query {
+        at: params::at(params.get("at"), crate::reload::now())?,
+        platform: params::platform(params.get("platform"), catalog)?,
+        home: params::home(params.get("home"))?,
+        policy: state.settings().policy,
+    };
+    let location = snapshot.locator().locate(ip);
+    let decision = resolve::title(catalog, title, &location, &query);
+    let answer = wire::Availability {
+        decision: wire::TitleDecision::new(&title.id, &decision),
+        at: query.at.to_string(),
+        location: wire::Location::new(ip, &location),
+        catalog_version: snapshot.version(),
+    };
+    Ok(versioned(&snapshot, Json(answer)))
+}
+
+/// Up to 1000 titles at one address; an unknown title is an entry with an error.
+pub async fn post_availability(
+    State(state): State<AppState>,
+    Peer(peer): Peer,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let bytes = axum::body::to_bytes(body, MAX_BODY)
+        .await
+        .map_err(|_| ApiError::BodyTooLarge(MAX_BODY))?;
+    let request: wire::BatchRequest = serde_json::from_slice(&bytes).map_err(|error| {
+        ApiError::InvalidJson(format!("the body is not a batch request: {error}"))
+    })?;
+    if request.titles.len() > MAX_BATCH {
+        return Err(ApiError::TooManyTitles(MAX_BATCH));
+    }
+    let ip = params::ip(request.ip.as_deref(), state.client_ip(peer, &headers)?)?;
+    let snapshot = state.snapshot();
+    let catalog = snapshot.catalog();
+    let query = Query {
+        at: params::at(request.at.as_deref(), crate::reload::now())?,
+        platform: params::platform(request.platform.as_deref(), catalog)?,
+        home: params::home(request.home.as_deref())?,
+        policy: state.settings().policy,
+    };
+    let location = snapshot.locator().locate(ip);
+    let results = request
+        .titles
+        .iter()
+        .map(|id| match catalog.title(id) {
+            Some(title) => {
+                let decision = resolve::title(catalog, title, &location, &query);
+                wire::BatchResult::Decision(wire::TitleDecision::new(&title.id, &decision))
+            }
+            None => {
+                let error = ApiError::UnknownTitle(id.clone());
+                wire::BatchResult::Error {
+                    title: id.clone(),
+                    error: wire::ErrorDetail {
+                        code: error.code(),
+                        message: error.message(),
+                    },
+                }
+            }
+        })
+        .collect();
+    let answer = wire::Batch {
+        location: wire::Location::new(ip, &location),
+        at: query.at.to_string(),
+        catalog_version: snapshot.version(),
+        results,
+    };
+    Ok(versioned(&snapshot, Json(answer)))
+}

@@ -1,0 +1,156 @@
+//! Query-string parameters: parsed strictly (unknown or repeated parameters are refused, so a
+//! typo such as `titel=` is an error rather than a silently different question) and turned
+//! into typed values with the spec's error codes.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use jiff::Timestamp;
+
+use crate::catalog::{Catalog, Platform};
+use crate::geoip::CountryCode;
+use crate::http::error::ApiError;
+
+/// The longest query string accepted.
+pub const MAX_QUERY_LEN: usize = 8 * 1024;
+
+/// The parameters of one request.
+#[derive(Debug, Default)]
+pub struct Params {
+    values: HashMap<String, String>,
+}
+
+impl Params {
+    /// Parses `raw`, accepting only the parameters in `allowed`, each at most once.
+    pub fn parse(raw: Option<&str>, allowed: &[&str]) -> Result<Params, ApiError> {
+        let raw = raw.unwrap_or("");
+        if raw.len() > MAX_QUERY_LEN {
+            return Err(ApiError::InvalidParameter(format!(
+                "the query string is longer than {MAX_QUERY_LEN} bytes"
+            )));
+        }
+        let mut values = HashMap::new();
+        for (name, value) in form_urlencoded::parse(raw.as_bytes()) {
+            if !allowed.contains(&name.as_ref()) {
+                return Err(ApiError::InvalidParameter(format!(
+                    "unknown parameter `{name}` (this route takes {})",
+                    allowed.join(", ")
+                )));
+            }
+            if values
+                .insert(name.to_string(), value.into_owned())
+                .is_some()
+            {
+                return Err(ApiError::InvalidParameter(format!(
+                    "`{name}` is given more than once"
+                )));
+            }
+        }
+        Ok(Params { values })
+    }
+
+    /// The value of `name`, if given.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.values.get(name).map(String::as_str)
+    }
+
+    /// The value of `name`, which must be given and not empty.
+    pub fn required(&self, name: &'static str) -> Result<&str, ApiError> {
+        match self.get(name) {
+            Some(value) if !value.is_empty() => Ok(value),
+            _ => Err(ApiError::MissingParameter(name)),
+        }
+    }
+}
+
+/// The address asked about: `ip` when given (an empty one is invalid), else the client's.
+pub fn ip(value: Option<&str>, client: Option<IpAddr>) -> Result<IpAddr, ApiError> {
+    match value {
+        Some(text) => text
+            .trim()
+            .parse::<IpAddr>()
+            .map_err(|_| ApiError::InvalidIp(text.to_owned())),
+        None => client.ok_or(ApiError::MissingParameter("ip")),
+    }
+}
+
+/// `at`: RFC 3339 with an offset; `now` when absent.
+pub fn at(value: Option<&str>, now: Timestamp) -> Result<Timestamp, ApiError> {
+    match value {
+        None => Ok(now),
+        Some(text) => text
+            .parse::<Timestamp>()
+            .map_err(|_| ApiError::InvalidTime(text.to_owned())),
+    }
+}
+
+/// `platform`, checked against the catalog's vocabulary.
+pub fn platform(value: Option<&str>, catalog: &Catalog) -> Result<Option<Platform>, ApiError> {
+    match value {
+        None => Ok(None),
+        Some(name) => catalog
+            .platform(name)
+            .map(Some)
+            .ok_or_else(|| ApiError::UnknownPlatform(name.to_owned())),
+    }
+}
+
+/// `home`: an assigned ISO 3166-1 alpha-2 code, in either case.
+pub fn home(value: Option<&str>) -> Result<Option<CountryCode>, ApiError> {
+    match value {
+        None => Ok(None),
+        Some(text) => CountryCode::parse(&text.to_ascii_uppercase())
+            .filter(|country| crate::iso3166::is_country(country.as_str()))
+            .map(Some)
+            .ok_or_else(|| ApiError::InvalidCountry(text.to_owned())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_and_repeated_parameters_are_refused() {
+        assert_eq!(
+            Params::parse(Some("titel=x"), &["title"])
+                .unwrap_err()
+                .code(),
+            "invalid_parameter"
+        );
+        assert_eq!(
+            Params::parse(Some("title=a&title=b"), &["title"])
+                .unwrap_err()
+                .code(),
+            "invalid_parameter"
+        );
+        let params = Params::parse(Some("title=night%20harbor"), &["title"]).unwrap();
+        assert_eq!(params.get("title"), Some("night harbor"));
+    }
+
+    #[test]
+    fn an_empty_ip_is_invalid_and_a_missing_one_is_the_client() {
+        assert_eq!(ip(Some(""), None).unwrap_err().code(), "invalid_ip");
+        assert_eq!(ip(None, None).unwrap_err().code(), "missing_parameter");
+        let client: IpAddr = "192.0.2.1".parse().unwrap();
+        assert_eq!(ip(None, Some(client)), Ok(client));
+    }
+
+    #[test]
+    fn times_need_an_offset() {
+        let now = Timestamp::UNIX_EPOCH;
+        assert!(at(Some("2026-11-23T10:00:00Z"), now).is_ok());
+        assert!(at(Some("2026-11-23T10:00:00+01:00"), now).is_ok());
+        assert_eq!(
+            at(Some("2026-11-23T10:00:00"), now).unwrap_err().code(),
+            "invalid_time"
+        );
+        assert_eq!(at(None, now), Ok(now));
+    }
+
+    #[test]
+    fn home_is_an_iso_country() {
+        assert_eq!(home(Some("fr")).unwrap().unwrap().as_str(), "FR");
+        assert_eq!(home(Some("XX")).unwrap_err().code(), "invalid_country");
+    }
+}

@@ -1,0 +1,132 @@
+//! `AppState`: a cheap clone of shared handles (the snapshot, the reloader, the metrics, the
+//! settings) that every handler receives.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use arc_swap::ArcSwap;
+use axum::http::HeaderMap;
+use ipnet::IpNet;
+use tokio::sync::Semaphore;
+
+use crate::catalog::AnonymizerPolicy;
+use crate::config::Config;
+use crate::http::error::ApiError;
+use crate::metrics::Metrics;
+use crate::reload::Reloader;
+use crate::snapshot::Snapshot;
+
+/// Settings the handlers need, fixed at start-up.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// The admin token; `None` hides the admin route.
+    pub admin_token: Option<String>,
+    /// `policy.anonymizer`.
+    pub policy: AnonymizerPolicy,
+    /// `/v1/status` warns when the database is older.
+    pub max_age_days: u32,
+    /// Requests served at once; more are refused with 503 rather than queued.
+    pub max_in_flight: usize,
+}
+
+impl Settings {
+    /// From the configuration and the admin token (`GEOAVAIL_ADMIN_TOKEN`, else the token
+    /// file's first line).
+    pub fn new(config: &Config, env_token: Option<String>) -> std::io::Result<Settings> {
+        let admin_token = match env_token.filter(|token| !token.is_empty()) {
+            Some(token) => Some(token),
+            None => match &config.admin.token_file {
+                Some(path) => {
+                    Some(std::fs::read_to_string(path)?.trim().to_owned()).filter(|t| !t.is_empty())
+                }
+                None => None,
+            },
+        };
+        Ok(Settings {
+            trusted_proxies: config.http.trusted_proxies.clone(),
+            admin_token,
+            policy: config.policy.anonymizer,
+            max_age_days: config.geoip.max_age_days,
+            max_in_flight: 1024,
+        })
+    }
+}
+
+/// What every handler shares.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    snapshots: Arc<ArcSwap<Snapshot>>,
+    reloader: Arc<Reloader>,
+    metrics: Arc<Metrics>,
+    settings: Settings,
+    in_flight: Arc<Semaphore>,
+    draining: AtomicBool,
+}
+
+impl AppState {
+    /// The state of a service around `reloader`.
+    pub fn new(reloader: Arc<Reloader>, metrics: Arc<Metrics>, settings: Settings) -> AppState {
+        AppState {
+            inner: Arc::new(Inner {
+                snapshots: reloader.shared(),
+                in_flight: Arc::new(Semaphore::new(settings.max_in_flight)),
+                reloader,
+                metrics,
+                settings,
+                draining: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// The snapshot to answer one request with; hold it for the whole request.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.inner.snapshots.load_full()
+    }
+
+    /// The reloader.
+    pub fn reloader(&self) -> &Arc<Reloader> {
+        &self.inner.reloader
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    /// The permits of requests in flight.
+    pub fn in_flight(&self) -> &Arc<Semaphore> {
+        &self.inner.in_flight
+    }
+
+    /// Marks the service as shutting down: `/readyz` answers 503 from now on.
+    pub fn start_draining(&self) {
+        self.inner.draining.store(true, Ordering::Relaxed);
+    }
+
+    /// True once shutdown has begun.
+    pub fn is_draining(&self) -> bool {
+        self.inner.draining.load(Ordering::Relaxed)
+    }
+
+    /// The client's address (see `client_ip`).
+    pub fn client_ip(
+        &self,
+        peer: Option<SocketAddr>,
+        headers: &HeaderMap,
+    ) -> Result<Option<IpAddr>, ApiError> {
+        crate::http::client_ip::client_ip(peer, headers, &self.inner.settings.trusted_proxies)
+    }
+}

@@ -1,0 +1,83 @@
+//! `GET /v1/titles` (every title available at an address, paged) and `GET /v1/titles/{id}`.
+
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+
+use crate::http::error::ApiError;
+use crate::http::state::AppState;
+use crate::http::{Peer, params, versioned, wire};
+use crate::resolve::{self, Query};
+
+/// Titles per page unless `limit` says otherwise.
+pub const DEFAULT_LIMIT: usize = 1000;
+/// The largest page.
+pub const MAX_LIMIT: usize = 10_000;
+
+/// Every title available at an address, sorted by id, a page at a time.
+pub async fn list_titles(
+    State(state): State<AppState>,
+    Peer(peer): Peer,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let params = params::Params::parse(
+        raw.as_deref(),
+        &["ip", "at", "platform", "home", "limit", "after"],
+    )?;
+    let ip = params::ip(params.get("ip"), state.client_ip(peer, &headers)?)?;
+    let limit = match params.get("limit") {
+        None => DEFAULT_LIMIT,
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|limit| (1..=MAX_LIMIT).contains(limit))
+            .ok_or_else(|| {
+                ApiError::InvalidParameter(format!(
+                    "`limit` must be a whole number from 1 to {MAX_LIMIT}"
+                ))
+            })?,
+    };
+    let snapshot = state.snapshot();
+    let catalog = snapshot.catalog();
+    let query = Query {
+        at: params::at(params.get("at"), crate::reload::now())?,
+        platform: params::platform(params.get("platform"), catalog)?,
+        home: params::home(params.get("home"))?,
+        policy: state.settings().policy,
+    };
+    let location = snapshot.locator().locate(ip);
+    let listing = resolve::available(catalog, &location, &query, params.get("after"), limit);
+    let answer = wire::Listing::new(
+        &listing,
+        wire::Location::new(ip, &location),
+        query.at,
+        snapshot.version(),
+    );
+    Ok(versioned(&snapshot, Json(answer)))
+}
+
+/// A title, its licenses and blackouts, and where it is available at `at`.
+pub async fn get_title(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let params = params::Params::parse(raw.as_deref(), &["at"])?;
+    let at = params::at(params.get("at"), crate::reload::now())?;
+    let snapshot = state.snapshot();
+    let title = snapshot
+        .catalog()
+        .title(&id)
+        .ok_or_else(|| ApiError::UnknownTitle(id.clone()))?;
+    let (countries, regions) = resolve::where_available(snapshot.catalog(), title, at);
+    let answer = wire::TitleDetail::new(
+        title,
+        at,
+        countries.iter().map(ToString::to_string).collect(),
+        regions.iter().map(ToString::to_string).collect(),
+        snapshot.version(),
+    );
+    Ok(versioned(&snapshot, Json(answer)))
+}

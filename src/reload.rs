@@ -1,0 +1,725 @@
+//! Reloading while serving: file changes (watched and debounced), SIGHUP and the admin route
+//! all end in `Reloader::reload`, which builds a complete new snapshot off the request path and
+//! swaps it in atomically. A source that fails keeps its last good version; the failure is
+//! recorded for `/v1/status`, logged and counted.
+//!
+//! The order of a reload, step by step:
+//! 1. Only one reload runs at a time (`state` is held throughout), so two triggers cannot
+//!    interleave their half-built snapshots.
+//! 2. Each source asked for is read. Unchanged content is recognised (by a hash of the bytes,
+//!    and per catalog file) and not parsed again.
+//! 3. Changed sources are parsed and validated into new values; a failure leaves that source's
+//!    current value in place and records the messages.
+//! 4. If anything changed, a new `Snapshot` is assembled from the new values and the untouched
+//!    ones (shared, not copied) and published with one atomic store. Requests in flight keep
+//!    the `Arc` of the snapshot they started with.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use jiff::Timestamp;
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+
+use crate::catalog::{self, Catalog, CatalogError, LoadOptions, ParsedFile};
+use crate::config::Config;
+use crate::geoip::{AnonymizerDatabase, GeoipDatabase, LoadError, Locator, Overrides};
+use crate::metrics::Metrics;
+use crate::snapshot::{LoadedAt, Snapshot};
+
+/// A source that can be reloaded on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Source {
+    /// The catalog folder.
+    Catalog,
+    /// The GeoIP database.
+    Geoip,
+    /// The overrides file.
+    Overrides,
+    /// The anonymizer database.
+    Anonymizer,
+}
+
+impl Source {
+    /// Every source.
+    pub const ALL: [Source; 4] = [
+        Source::Catalog,
+        Source::Geoip,
+        Source::Overrides,
+        Source::Anonymizer,
+    ];
+
+    /// The name used in status, metrics and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Catalog => "catalog",
+            Source::Geoip => "geoip",
+            Source::Overrides => "overrides",
+            Source::Anonymizer => "anonymizer",
+        }
+    }
+}
+
+/// What started a reload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// A watched file changed.
+    Watch,
+    /// The process received SIGHUP.
+    Sighup,
+    /// `POST /v1/admin/reload`.
+    Admin,
+}
+
+impl Trigger {
+    /// The word used in `/v1/status`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Watch => "watch",
+            Trigger::Sighup => "sighup",
+            Trigger::Admin => "admin",
+        }
+    }
+}
+
+/// The last failure of one source, until a later good load clears it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceError {
+    /// When it failed.
+    pub at: Timestamp,
+    /// `path:line:col: message` lines, or one message naming the file.
+    pub messages: Vec<String>,
+}
+
+/// The last reload after start-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LastReload {
+    /// When it ran.
+    pub at: Timestamp,
+    /// What started it.
+    pub trigger: Trigger,
+    /// True when every source it read loaded (or was unchanged).
+    pub ok: bool,
+}
+
+/// What `/v1/status` needs besides the snapshot.
+#[derive(Debug, Clone, Default)]
+pub struct ReloadStatus {
+    /// Sources whose last load failed.
+    pub errors: BTreeMap<Source, SourceError>,
+    /// `None` before the first reload after start-up.
+    pub last_reload: Option<LastReload>,
+}
+
+/// What one reload did.
+#[derive(Debug, Clone, Default)]
+pub struct ReloadOutcome {
+    /// The sources that failed, with their messages.
+    pub failures: Vec<(Source, Vec<String>)>,
+}
+
+impl ReloadOutcome {
+    /// True when nothing failed.
+    pub fn is_ok(&self) -> bool {
+        self.failures.is_empty()
+    }
+}
+
+/// A source that could not be loaded at start-up.
+#[derive(Debug, thiserror::Error)]
+#[error("{} could not be loaded:\n{}", failed.as_str(), messages.join("\n"))]
+pub struct StartupError {
+    /// Which source.
+    pub failed: Source,
+    /// Why.
+    pub messages: Vec<String>,
+}
+
+/// What was read last time, to recognise unchanged content.
+#[derive(Debug, Default)]
+struct Seen {
+    /// Catalog files by path: the text and its parse.
+    parsed: HashMap<String, ParsedFile>,
+    /// A hash of each file source's bytes.
+    hashes: HashMap<Source, [u8; 32]>,
+}
+
+/// Owns the published snapshot and everything needed to replace it.
+#[derive(Debug)]
+pub struct Reloader {
+    config: Config,
+    snapshot: Arc<ArcSwap<Snapshot>>,
+    status: Mutex<ReloadStatus>,
+    /// Held for the whole of a reload: reloads never interleave.
+    seen: Mutex<Seen>,
+    metrics: Arc<Metrics>,
+}
+
+impl Reloader {
+    /// Loads every configured source; the first that fails is the error, naming it.
+    pub fn start(
+        config: Config,
+        metrics: Arc<Metrics>,
+        now: Timestamp,
+    ) -> Result<Reloader, StartupError> {
+        let mut seen = Seen::default();
+        let startup_error =
+            |failed: Source, messages: Vec<String>| StartupError { failed, messages };
+        let geoip_bytes = read_bytes(&config.geoip.database)
+            .map_err(|e| startup_error(Source::Geoip, e.messages()))?;
+        seen.hashes.insert(Source::Geoip, hash(&geoip_bytes));
+        let geoip =
+            GeoipDatabase::from_bytes(&config.geoip.database, geoip_bytes, &config.geoip.options())
+                .map_err(|e| startup_error(Source::Geoip, e.messages()))?;
+        let overrides = match &config.geoip.overrides {
+            None => Overrides::empty(),
+            Some(path) => {
+                let text =
+                    read_text(path).map_err(|e| startup_error(Source::Overrides, e.messages()))?;
+                seen.hashes.insert(Source::Overrides, hash(text.as_bytes()));
+                Overrides::parse(&path.display().to_string(), &text).map_err(|diagnostics| {
+                    startup_error(
+                        Source::Overrides,
+                        diagnostics.iter().map(ToString::to_string).collect(),
+                    )
+                })?
+            }
+        };
+        let anonymizer = match &config.geoip.anonymizer_database {
+            None => None,
+            Some(path) => {
+                let bytes = read_bytes(path)
+                    .map_err(|e| startup_error(Source::Anonymizer, e.messages()))?;
+                seen.hashes.insert(Source::Anonymizer, hash(&bytes));
+                Some(Arc::new(
+                    AnonymizerDatabase::from_bytes(path, bytes)
+                        .map_err(|e| startup_error(Source::Anonymizer, e.messages()))?,
+                ))
+            }
+        };
+        let catalog = load_catalog(&config.catalogs, &mut seen, now, Some(geoip.has_regions))
+            .map_err(|error| startup_error(Source::Catalog, error.messages()))?;
+        let snapshot = Snapshot {
+            catalog: Arc::new(catalog),
+            locator: Locator {
+                geoip: Arc::new(geoip),
+                overrides: Arc::new(overrides),
+                anonymizer,
+                anonymizer_mask: config.geoip.anonymizer_mask(),
+            },
+            loaded_at: LoadedAt {
+                catalog: now,
+                geoip: now,
+                overrides: now,
+                anonymizer: config.geoip.anonymizer_database.as_ref().map(|_| now),
+            },
+        };
+        let reloader = Reloader {
+            config,
+            snapshot: Arc::new(ArcSwap::from_pointee(snapshot)),
+            status: Mutex::new(ReloadStatus::default()),
+            seen: Mutex::new(seen),
+            metrics,
+        };
+        reloader.update_gauges();
+        Ok(reloader)
+    }
+
+    /// The snapshot to answer one request with.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.load_full()
+    }
+
+    /// The shared handle requests read from.
+    pub fn shared(&self) -> Arc<ArcSwap<Snapshot>> {
+        Arc::clone(&self.snapshot)
+    }
+
+    /// Errors and the last reload, for `/v1/status`.
+    pub fn status(&self) -> ReloadStatus {
+        self.status
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// The configuration the sources come from.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The configured sources: the overrides and anonymizer only when configured.
+    pub fn configured(&self) -> BTreeSet<Source> {
+        Source::ALL
+            .into_iter()
+            .filter(|source| match source {
+                Source::Overrides => self.config.geoip.overrides.is_some(),
+                Source::Anonymizer => self.config.geoip.anonymizer_database.is_some(),
+                _ => true,
+            })
+            .collect()
+    }
+
+    /// Re-reads `sources` and publishes a new snapshot if anything changed. Blocking: call it
+    /// off the async runtime's worker threads.
+    pub fn reload(
+        &self,
+        sources: &BTreeSet<Source>,
+        trigger: Trigger,
+        now: Timestamp,
+    ) -> ReloadOutcome {
+        let mut seen = self
+            .seen
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let current = self.snapshot.load_full();
+        let mut next = (*current).clone();
+        let mut changed = false;
+        let mut outcome = ReloadOutcome::default();
+        // The database first, so that a catalog validated in the same reload is warned about
+        // region rules against the database that will serve it.
+        for source in [
+            Source::Geoip,
+            Source::Overrides,
+            Source::Anonymizer,
+            Source::Catalog,
+        ] {
+            if !sources.contains(&source) || !self.configured().contains(&source) {
+                continue;
+            }
+            match self.load(source, &mut seen, &mut next, now) {
+                Ok(source_changed) => {
+                    changed |= source_changed;
+                    self.metrics.reloaded(source.as_str(), true);
+                    self.lock_status().errors.remove(&source);
+                }
+                Err(messages) => {
+                    tracing::warn!(source = source.as_str(), trigger = trigger.as_str(), errors = ?messages, "reload failed; still serving the last good version");
+                    self.metrics.reloaded(source.as_str(), false);
+                    self.lock_status().errors.insert(
+                        source,
+                        SourceError {
+                            at: now,
+                            messages: messages.clone(),
+                        },
+                    );
+                    outcome.failures.push((source, messages));
+                }
+            }
+        }
+        if changed {
+            log_changes(&current, &next);
+            self.snapshot.store(Arc::new(next));
+            self.update_gauges();
+        }
+        self.lock_status().last_reload = Some(LastReload {
+            at: now,
+            trigger,
+            ok: outcome.is_ok(),
+        });
+        outcome
+    }
+
+    /// Loads one source into `next`; `Ok(false)` when its content is unchanged.
+    fn load(
+        &self,
+        source: Source,
+        seen: &mut Seen,
+        next: &mut Snapshot,
+        now: Timestamp,
+    ) -> Result<bool, Vec<String>> {
+        let geoip = &self.config.geoip;
+        match source {
+            Source::Catalog => {
+                let catalog = load_catalog(
+                    &self.config.catalogs,
+                    seen,
+                    now,
+                    Some(next.locator.geoip.has_regions),
+                )
+                .map_err(|error| error.messages())?;
+                if catalog.version() == next.catalog.version() {
+                    return Ok(false);
+                }
+                next.catalog = Arc::new(catalog);
+                next.loaded_at.catalog = now;
+            }
+            Source::Geoip => {
+                let bytes = read_bytes(&geoip.database).map_err(|e| e.messages())?;
+                if !seen.changed(source, &bytes) {
+                    return Ok(false);
+                }
+                let database =
+                    GeoipDatabase::from_bytes(&geoip.database, bytes.clone(), &geoip.options())
+                        .map_err(|e| e.messages())?;
+                seen.remember(source, &bytes);
+                next.locator.geoip = Arc::new(database);
+                next.loaded_at.geoip = now;
+            }
+            Source::Overrides => {
+                let Some(path) = &geoip.overrides else {
+                    return Ok(false);
+                };
+                let text = read_text(path).map_err(|e| e.messages())?;
+                if !seen.changed(source, text.as_bytes()) {
+                    return Ok(false);
+                }
+                let overrides = Overrides::parse(&path.display().to_string(), &text).map_err(
+                    |diagnostics| {
+                        diagnostics
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                    },
+                )?;
+                seen.remember(source, text.as_bytes());
+                next.locator.overrides = Arc::new(overrides);
+                next.loaded_at.overrides = now;
+            }
+            Source::Anonymizer => {
+                let Some(path) = &geoip.anonymizer_database else {
+                    return Ok(false);
+                };
+                let bytes = read_bytes(path).map_err(|e| e.messages())?;
+                if !seen.changed(source, &bytes) {
+                    return Ok(false);
+                }
+                let database = AnonymizerDatabase::from_bytes(path, bytes.clone())
+                    .map_err(|e| e.messages())?;
+                seen.remember(source, &bytes);
+                next.locator.anonymizer = Some(Arc::new(database));
+                next.loaded_at.anonymizer = Some(now);
+            }
+        }
+        Ok(true)
+    }
+
+    fn lock_status(&self) -> std::sync::MutexGuard<'_, ReloadStatus> {
+        self.status
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn update_gauges(&self) {
+        let snapshot = self.snapshot.load();
+        self.metrics
+            .catalog_titles
+            .set(snapshot.catalog.titles().len() as i64);
+        self.metrics
+            .geoip_networks
+            .set(snapshot.locator.geoip.info.networks as i64);
+        self.metrics
+            .geoip_build_timestamp
+            .set(snapshot.locator.geoip.info.build_epoch as i64);
+    }
+}
+
+impl Seen {
+    fn changed(&self, source: Source, bytes: &[u8]) -> bool {
+        self.hashes.get(&source) != Some(&hash(bytes))
+    }
+
+    fn remember(&mut self, source: Source, bytes: &[u8]) {
+        self.hashes.insert(source, hash(bytes));
+    }
+}
+
+fn hash(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+fn read_bytes(path: &Path) -> Result<Vec<u8>, LoadError> {
+    std::fs::read(path).map_err(|source| LoadError::Read {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+fn read_text(path: &Path) -> Result<String, LoadError> {
+    std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Reads the catalog folder, parsing only files whose text changed since the last read.
+fn load_catalog(
+    dir: &Path,
+    seen: &mut Seen,
+    now: Timestamp,
+    geoip_has_regions: Option<bool>,
+) -> Result<Catalog, CatalogError> {
+    let files = catalog::read_dir(dir)?;
+    let mut parsed = Vec::with_capacity(files.len());
+    let mut still_there = HashMap::with_capacity(files.len());
+    for (path, text) in files {
+        let file = match seen.parsed.remove(&path) {
+            Some(previous) if previous.text == text => previous,
+            _ => catalog::parse::parse_file(&path, &text),
+        };
+        still_there.insert(path, file.clone());
+        parsed.push(file);
+    }
+    seen.parsed = still_there;
+    catalog::validate::validate(
+        &parsed,
+        &LoadOptions {
+            now,
+            geoip_has_regions,
+        },
+    )
+}
+
+/// The summary of a reload for the log: counts, never lists.
+fn log_changes(before: &Snapshot, after: &Snapshot) {
+    if before.catalog.version() != after.catalog.version() {
+        let (mut added, mut removed, mut changed) = (0usize, 0usize, 0usize);
+        for title in after.catalog.titles() {
+            match before.catalog.title(&title.id) {
+                None => added += 1,
+                Some(old) if !same_definition(old, title) => changed += 1,
+                Some(_) => {}
+            }
+        }
+        for title in before.catalog.titles() {
+            if after.catalog.title(&title.id).is_none() {
+                removed += 1;
+            }
+        }
+        tracing::info!(
+            from = before.catalog.version(),
+            to = after.catalog.version(),
+            titles = after.catalog.titles().len(),
+            added,
+            removed,
+            changed,
+            "catalog reloaded"
+        );
+    }
+    if !Arc::ptr_eq(&before.locator.geoip, &after.locator.geoip) {
+        let info = &after.locator.geoip.info;
+        tracing::info!(database_type = %info.database_type, networks = info.networks, ranges = info.ranges, "geoip database reloaded");
+    }
+    if !Arc::ptr_eq(&before.locator.overrides, &after.locator.overrides) {
+        tracing::info!(
+            entries = after.locator.overrides.entries().len(),
+            "overrides reloaded"
+        );
+    }
+    let anonymizer_changed = match (&before.locator.anonymizer, &after.locator.anonymizer) {
+        (Some(a), Some(b)) => !Arc::ptr_eq(a, b),
+        _ => false,
+    };
+    if anonymizer_changed {
+        tracing::info!("anonymizer database reloaded");
+    }
+}
+
+/// True when two titles are written the same (windows compared as written).
+fn same_definition(a: &catalog::Title, b: &catalog::Title) -> bool {
+    a.name == b.name
+        && a.anonymizer == b.anonymizer
+        && a.licenses.len() == b.licenses.len()
+        && a.licenses
+            .iter()
+            .zip(&b.licenses)
+            .all(|(x, y)| x.label == y.label && x.written == y.written)
+        && a.blackouts.len() == b.blackouts.len()
+        && a.blackouts
+            .iter()
+            .zip(&b.blackouts)
+            .all(|(x, y)| x.written == y.written && x.reason == y.reason)
+}
+
+/// How long the files must be quiet before a watched change is reloaded.
+pub const QUIET: Duration = Duration::from_millis(250);
+/// The longest a stream of changes can hold a reload back.
+pub const MAX_WAIT: Duration = Duration::from_millis(1000);
+
+/// The next set of changed sources: waits for one, then gathers more until the files have
+/// been quiet for `quiet` (or `max_wait` has passed since the first). `None` when the sender
+/// is gone.
+pub async fn next_batch(
+    events: &mut mpsc::UnboundedReceiver<Source>,
+    quiet: Duration,
+    max_wait: Duration,
+) -> Option<BTreeSet<Source>> {
+    let first = events.recv().await?;
+    let mut batch = BTreeSet::from([first]);
+    let deadline = tokio::time::Instant::now() + max_wait;
+    loop {
+        let wait = quiet.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
+        match tokio::time::timeout(wait, events.recv()).await {
+            Ok(Some(source)) => {
+                batch.insert(source);
+            }
+            Ok(None) | Err(_) => return Some(batch),
+        }
+    }
+}
+
+/// Which source a changed path belongs to.
+#[derive(Debug, Clone)]
+pub struct Classifier {
+    catalogs: PathBuf,
+    files: Vec<(PathBuf, Source)>,
+}
+
+impl Classifier {
+    /// Paths made absolute, so they compare with what the watcher reports.
+    pub fn new(config: &Config) -> Classifier {
+        let absolute = |path: &Path| std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+        let mut files = vec![(absolute(&config.geoip.database), Source::Geoip)];
+        if let Some(path) = &config.geoip.overrides {
+            files.push((absolute(path), Source::Overrides));
+        }
+        if let Some(path) = &config.geoip.anonymizer_database {
+            files.push((absolute(path), Source::Anonymizer));
+        }
+        Classifier {
+            catalogs: absolute(&config.catalogs),
+            files,
+        }
+    }
+
+    /// The source `path` belongs to; `None` for paths that matter to nobody (editor leftovers,
+    /// neighbours of a database file).
+    pub fn classify(&self, path: &Path) -> Option<Source> {
+        if let Some((_, source)) = self.files.iter().find(|(file, _)| file == path) {
+            return Some(*source);
+        }
+        let relative = path.strip_prefix(&self.catalogs).ok()?;
+        let ignored = relative
+            .components()
+            .any(|part| catalog::is_ignored(&part.as_os_str().to_string_lossy()));
+        (!ignored).then_some(Source::Catalog)
+    }
+
+    /// The folders to watch: the catalog folder (recursively) and each file source's folder.
+    pub fn watched(&self) -> Vec<(PathBuf, bool)> {
+        let mut folders = vec![(self.catalogs.clone(), true)];
+        for (file, _) in &self.files {
+            let parent = file.parent().unwrap_or(Path::new("/")).to_owned();
+            if !folders.iter().any(|(folder, _)| *folder == parent) {
+                folders.push((parent, false));
+            }
+        }
+        folders
+    }
+}
+
+/// Watches the source files and reloads what changed until `shutdown` resolves. Watching
+/// folders rather than files sees editors' write-then-rename saves and geoipupdate's atomic
+/// rename.
+pub async fn watch(
+    reloader: Arc<Reloader>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> notify::Result<()> {
+    use notify::Watcher;
+
+    let classifier = Classifier::new(reloader.config());
+    let (sender, mut events) = mpsc::unbounded_channel();
+    let watch_classifier = classifier.clone();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        let Ok(event) = event else { return };
+        if event.kind.is_access() {
+            return;
+        }
+        for path in &event.paths {
+            if let Some(source) = watch_classifier.classify(path) {
+                let _ = sender.send(source);
+            }
+        }
+    })?;
+    for (folder, recursive) in classifier.watched() {
+        let mode = if recursive {
+            notify::RecursiveMode::Recursive
+        } else {
+            notify::RecursiveMode::NonRecursive
+        };
+        if let Err(error) = watcher.watch(&folder, mode) {
+            tracing::warn!(folder = %folder.display(), %error, "cannot watch; changes there need SIGHUP or the admin route");
+        }
+    }
+    tokio::pin!(shutdown);
+    loop {
+        let batch = tokio::select! {
+            batch = next_batch(&mut events, QUIET, MAX_WAIT) => batch,
+            () = &mut shutdown => break,
+        };
+        let Some(batch) = batch else { break };
+        let reloader = Arc::clone(&reloader);
+        let _ = tokio::task::spawn_blocking(move || reloader.reload(&batch, Trigger::Watch, now()))
+            .await;
+    }
+    drop(watcher);
+    Ok(())
+}
+
+/// The current time to the second, as status and answers show it.
+pub fn now() -> Timestamp {
+    Timestamp::from_second(Timestamp::now().as_second()).expect("now is a valid time")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_of_changes_is_one_batch() {
+        let (sender, mut events) = mpsc::unbounded_channel();
+        let producer = tokio::spawn(async move {
+            for source in [Source::Catalog, Source::Catalog, Source::Geoip] {
+                sender.send(source).unwrap();
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            sender.send(Source::Overrides).unwrap();
+        });
+        let started = tokio::time::Instant::now();
+        let batch = next_batch(&mut events, QUIET, MAX_WAIT).await.unwrap();
+        assert_eq!(batch, BTreeSet::from([Source::Catalog, Source::Geoip]));
+        // The last event came at 200 ms; the batch closed after 250 ms of quiet.
+        assert_eq!(started.elapsed(), Duration::from_millis(450));
+        let batch = next_batch(&mut events, QUIET, MAX_WAIT).await.unwrap();
+        assert_eq!(batch, BTreeSet::from([Source::Overrides]));
+        producer.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_steady_stream_of_changes_is_cut_at_the_longest_wait() {
+        let (sender, mut events) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            loop {
+                if sender.send(Source::Catalog).is_err() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+        let started = tokio::time::Instant::now();
+        next_batch(&mut events, QUIET, MAX_WAIT).await.unwrap();
+        assert_eq!(started.elapsed(), MAX_WAIT);
+    }
+
+    #[test]
+    fn paths_are_classified_by_source() {
+        let mut config = Config {
+            catalogs: "/srv/catalogs".into(),
+            ..Config::default()
+        };
+        config.geoip.database = "/srv/geoip/city.mmdb".into();
+        config.geoip.overrides = Some("/srv/geoip/overrides.toml".into());
+        let classifier = Classifier::new(&config);
+        let at = |path: &str| classifier.classify(Path::new(path));
+        assert_eq!(at("/srv/catalogs/a/b.toml"), Some(Source::Catalog));
+        assert_eq!(at("/srv/catalogs/.b.toml.swp"), None);
+        assert_eq!(at("/srv/geoip/city.mmdb"), Some(Source::Geoip));
+        assert_eq!(at("/srv/geoip/city.mmdb.tmp"), None);
+        assert_eq!(at("/srv/geoip/overrides.toml"), Some(Source::Overrides));
+        assert_eq!(classifier.watched().len(), 2);
+    }
+}
