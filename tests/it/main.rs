@@ -4,4 +4,5 @@ mod api;
 mod cli;
 mod geoip_props;
 mod props;
+mod server;
 mod support;

@@ -1,0 +1,432 @@
+//! A real server on 127.0.0.1: reloads under continuous load, a damaged database while
+//! serving, graceful shutdown, and logs that never hold a full client address.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use geoavail::catalog::{Catalog, LoadOptions};
+use geoavail::reload::{Source, Trigger};
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+
+use crate::support::{copy_dir, demo_config, repo, repo_file, service};
+
+type HttpClient = Client<HttpConnector, Empty<Bytes>>;
+
+fn client() -> HttpClient {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+/// GET `path` from the server; (status, `X-Catalog-Version`, JSON body).
+async fn fetch(
+    client: &HttpClient,
+    addr: SocketAddr,
+    path: &str,
+) -> Result<(u16, String, Value), String> {
+    let uri = format!("http://{addr}{path}")
+        .parse()
+        .map_err(|e| format!("{e}"))?;
+    let response = client.get(uri).await.map_err(|e| format!("{e}"))?;
+    let status = response.status().as_u16();
+    let version = response
+        .headers()
+        .get("x-catalog-version")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| format!("{e}"))?
+        .to_bytes();
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    Ok((status, version, body))
+}
+
+/// A server on an ephemeral port, with the file watcher running; stopped when dropped.
+struct Running {
+    addr: SocketAddr,
+    state: geoavail::http::state::AppState,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    served: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+async fn start(config: geoavail::config::Config) -> Running {
+    let (router, state) = service(config, Some("t"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (watch_stop, watch_stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(geoavail::reload::watch(
+        Arc::clone(state.reloader()),
+        async move {
+            let _ = watch_stopped.await;
+        },
+    ));
+    let served = tokio::spawn(geoavail::http::serve(listener, router, async move {
+        let _ = stopped.await;
+        let _ = watch_stop.send(());
+    }));
+    Running {
+        addr,
+        state,
+        stop: Some(stop),
+        served,
+    }
+}
+
+impl Running {
+    async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut self.served).await.unwrap().unwrap();
+    }
+}
+
+/// Waits (polling, up to 10 s) for `condition`; the watcher's debounce makes changes visible
+/// a little after the write.
+async fn eventually<F: FnMut() -> bool>(what: &str, mut condition: F) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn catalog_version(dir: &Path) -> String {
+    let options = LoadOptions {
+        now: geoavail::reload::now(),
+        geoip_has_regions: None,
+    };
+    Catalog::load(dir, &options)
+        .expect("a good version")
+        .version()
+        .to_owned()
+}
+
+fn failed_catalog_reloads(state: &geoavail::http::state::AppState) -> u64 {
+    let text = state.metrics().encode();
+    text.lines()
+        .find(|line| {
+            line.starts_with("geoavail_reloads_total{source=\"catalog\",result=\"failed\"}")
+        })
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+const EXTRA: &str = "extra.toml";
+
+fn good_version(n: usize) -> String {
+    format!(
+        "[[titles]]\nid = \"extra-{n}\"\nname = \"Extra {n}\"\n[[titles.licenses]]\nterritories = [\"US\"]\n"
+    )
+}
+
+fn broken_version(n: usize) -> String {
+    format!(
+        "[[titles]]\nid = \"extra-{n}\"\nname = \"Broken\"\n[[titles.licenses]]\nterritories = [\"XX\"]\n"
+    )
+}
+
+/// An editor's save: write a hidden temporary file, then rename it over the real one.
+fn save_by_rename(dir: &Path, name: &str, text: &str) {
+    let temporary = dir.join(format!(".{name}.swp"));
+    std::fs::write(&temporary, text).unwrap();
+    std::fs::rename(&temporary, dir.join(name)).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reloads_under_load_never_fail_a_request_or_serve_a_broken_catalog() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&repo_file("catalogs"), dir.path());
+    let mut config = demo_config();
+    config.catalogs = dir.path().to_owned();
+    let server = start(config).await;
+    let good = Arc::new(Mutex::new(BTreeSet::from([catalog_version(dir.path())])));
+
+    // Clients ask continuously and record every version they are answered from.
+    let stop = Arc::new(AtomicBool::new(false));
+    let answered = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let mut clients = Vec::new();
+    for n in 0..4 {
+        let (stop, answered, seen) = (Arc::clone(&stop), Arc::clone(&answered), Arc::clone(&seen));
+        let addr = server.addr;
+        clients.push(tokio::spawn(async move {
+            let client = client();
+            let paths = [
+                "/v1/availability?ip=192.0.2.100&title=maple-and-main",
+                "/v1/titles?ip=192.0.2.5",
+                "/v1/locate?ip=2001:db8:1::1",
+            ];
+            let mut failures = Vec::new();
+            let mut i = n;
+            while !stop.load(Ordering::Relaxed) {
+                let path = paths[i % paths.len()];
+                i += 1;
+                match fetch(&client, addr, path).await {
+                    Ok((200, version, body)) => {
+                        if let Some(in_body) = body["catalog_version"].as_str() {
+                            assert_eq!(in_body, version, "header and body come from one snapshot");
+                        }
+                        seen.lock().unwrap().push(version);
+                    }
+                    other => failures.push(format!("{path}: {other:?}")),
+                }
+                answered.fetch_add(1, Ordering::Relaxed);
+            }
+            failures
+        }));
+    }
+
+    for n in 0..12 {
+        let failed_before = failed_catalog_reloads(&server.state);
+        if n % 3 == 2 {
+            // A broken version: refused, and the last good one keeps serving.
+            save_by_rename(dir.path(), EXTRA, &broken_version(n));
+            eventually("the broken version to be refused", || {
+                failed_catalog_reloads(&server.state) > failed_before
+            })
+            .await;
+        } else {
+            if n % 2 == 0 {
+                std::fs::write(dir.path().join(EXTRA), good_version(n)).unwrap();
+            } else {
+                save_by_rename(dir.path(), EXTRA, &good_version(n));
+            }
+            let expected = catalog_version(dir.path());
+            good.lock().unwrap().insert(expected.clone());
+            eventually("the good version to be served", || {
+                server.state.snapshot().version() == expected
+            })
+            .await;
+        }
+    }
+
+    stop.store(true, Ordering::Relaxed);
+    let mut failures = Vec::new();
+    for client in clients {
+        failures.extend(client.await.unwrap());
+    }
+    assert!(failures.is_empty(), "failed requests: {failures:?}");
+    let good = good.lock().unwrap().clone();
+    let seen = seen.lock().unwrap().clone();
+    assert!(
+        answered.load(Ordering::Relaxed) > 100,
+        "the clients kept asking"
+    );
+    for version in seen.iter() {
+        assert!(
+            good.contains(version),
+            "served {version}, which was never a good version"
+        );
+    }
+    let distinct: BTreeSet<&String> = seen.iter().collect();
+    assert!(distinct.len() > 1, "the clients saw the catalog change");
+    let status = server.state.reloader().status();
+    assert!(
+        status.errors.contains_key(&Source::Catalog),
+        "the last write was broken and is shown"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_database_swapped_in_while_serving_keeps_the_old_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("city.mmdb");
+    let good = std::fs::read(repo_file("geoip/demo.mmdb")).unwrap();
+    std::fs::write(&database, &good).unwrap();
+    let mut config = demo_config();
+    config.geoip.database = database.clone();
+    let server = start(config).await;
+    let client = client();
+    let ask = "/v1/locate?ip=198.51.100.7";
+    let (_, _, before) = fetch(&client, server.addr, ask).await.unwrap();
+    assert_eq!(before["country"], "DE");
+
+    for damaged in [
+        good[..good.len() / 2].to_vec(),
+        b"garbage".to_vec(),
+        Vec::new(),
+    ] {
+        std::fs::write(&database, &damaged).unwrap();
+        let reloader = Arc::clone(server.state.reloader());
+        let outcome = tokio::task::spawn_blocking(move || {
+            reloader.reload(
+                &BTreeSet::from([Source::Geoip]),
+                Trigger::Admin,
+                geoavail::reload::now(),
+            )
+        })
+        .await
+        .unwrap();
+        assert!(!outcome.is_ok());
+        let (status, _, after) = fetch(&client, server.addr, ask).await.unwrap();
+        assert_eq!(
+            (status, &after),
+            (200, &before),
+            "the old database still answers"
+        );
+        let (_, _, report) = fetch(&client, server.addr, "/v1/status").await.unwrap();
+        let message = report["geoip"]["last_error"]["messages"][0]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(message.contains("city.mmdb"), "{message}");
+    }
+
+    // Fixed by the watcher alone, as geoipupdate would do it: a rename into place.
+    let staged = dir.path().join("city.mmdb.new");
+    std::fs::write(&staged, &good).unwrap();
+    std::fs::rename(&staged, &database).unwrap();
+    let state = server.state.clone();
+    eventually("the repaired database to clear the error", || {
+        !state
+            .reloader()
+            .status()
+            .errors
+            .contains_key(&Source::Geoip)
+    })
+    .await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_finishes_requests_in_flight() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let mut server = start(demo_config()).await;
+    let body = br#"{"ip": "192.0.2.5", "titles": ["golden-hour"]}"#;
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let head = format!(
+        "POST /v1/availability HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&body[..10]).await.unwrap();
+    // The request is in flight once it holds a permit; then the shutdown begins.
+    let state = server.state.clone();
+    let all = state.settings().max_in_flight;
+    eventually("the request to be in flight", || {
+        state.in_flight().available_permits() < all
+    })
+    .await;
+    let _ = server.stop.take().unwrap().send(());
+    stream.write_all(&body[10..]).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("\"reason\":\"licensed\""), "{answer}");
+    (&mut server.served).await.unwrap().unwrap();
+    // New connections are refused once the server has stopped.
+    assert!(tokio::net::TcpStream::connect(server.addr).await.is_err());
+}
+
+/// The shipped binary on the demo data, with the access log at debug level: requests from and
+/// about distinctive addresses leave only truncated ones in the log.
+#[test]
+fn the_log_never_holds_a_full_client_address() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_geoavail"))
+        .arg("serve")
+        .current_dir(repo())
+        .env("GEOAVAIL_LISTEN", "127.0.0.1:0")
+        .env("GEOAVAIL_HTTP_TRUSTED_PROXIES", "127.0.0.0/8")
+        .env("GEOAVAIL_LOG_FORMAT", "json")
+        .env("RUST_LOG", "debug")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+    let reader = {
+        let lines = Arc::clone(&lines);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                lines.lock().unwrap().push(line.unwrap_or_default());
+            }
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let addr: SocketAddr = loop {
+        let found = lines.lock().unwrap().iter().find_map(|line| {
+            let json: Value = serde_json::from_str(line).ok()?;
+            json["fields"]["address"].as_str()?.parse().ok()
+        });
+        if let Some(addr) = found {
+            break addr;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server did not start: {:?}",
+            lines.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let secrets = [
+        "203.0.113.77",
+        "198.51.100.199",
+        "2001:db8:ab:cd::99",
+        "192.0.2.201",
+    ];
+    runtime.block_on(async {
+        let client: Client<HttpConnector, Empty<Bytes>> =
+            Client::builder(TokioExecutor::new()).build_http();
+        for (forwarded, asked) in [
+            ("203.0.113.77", "198.51.100.199"),
+            ("2001:db8:ab:cd::99", "192.0.2.201"),
+        ] {
+            for path in [
+                format!("/v1/locate?ip={asked}"),
+                "/v1/locate".to_owned(),
+                "/v1/nope".to_owned(),
+            ] {
+                let request = hyper::Request::get(format!("http://{addr}{path}"))
+                    .header("x-forwarded-for", forwarded)
+                    .body(Empty::<Bytes>::new())
+                    .unwrap();
+                let response = client.request(request).await.unwrap();
+                assert!(response.status().as_u16() < 500);
+            }
+        }
+    });
+
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    reader.join().unwrap();
+    assert!(exit.success(), "graceful shutdown exits 0: {exit:?}");
+    let log = lines.lock().unwrap().join("\n");
+    for secret in secrets {
+        assert!(!log.contains(secret), "{secret} is in the log:\n{log}");
+    }
+    assert!(
+        log.contains("203.0.113.0/24"),
+        "requests are logged, truncated:\n{log}"
+    );
+    assert!(
+        log.contains("2001:db8:ab::/48"),
+        "requests are logged, truncated:\n{log}"
+    );
+}
