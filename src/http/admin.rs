@@ -15,6 +15,11 @@ use crate::http::{versioned, wire};
 use crate::reload::{self, Source, Trigger};
 
 /// What is loaded, from where, since when, and how the last reload went.
+#[utoipa::path(
+    get,
+    path = "/v1/status",
+    responses((status = 200, description = "What is loaded and how the last reload went", body = wire::Status))
+)]
 pub async fn get_status(State(state): State<AppState>) -> Response {
     let snapshot = state.snapshot();
     versioned(&snapshot, Json(status(&state, reload::now())))
@@ -22,6 +27,17 @@ pub async fn get_status(State(state): State<AppState>) -> Response {
 
 /// Reloads every source now. Needs the admin token; without one configured the route does
 /// not exist.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/reload",
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "Every source reloaded", body = wire::Status),
+        (status = 401, description = "A missing or wrong token", body = crate::http::error::ErrorBody),
+        (status = 404, description = "No admin token is configured", body = crate::http::error::ErrorBody),
+        (status = 422, description = "A source failed; the last good version is still served", body = crate::http::error::ErrorBody)
+    )
+)]
 pub async fn post_reload(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -67,11 +83,17 @@ pub async fn post_reload(
 }
 
 /// The process is alive.
+#[utoipa::path(get, path = "/healthz", responses((status = 200, description = "Alive")))]
 pub async fn healthz() -> Response {
     Json(serde_json::json!({"status": "ok"})).into_response()
 }
 
 /// A catalog and a database are loaded and the service is not shutting down.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    responses((status = 200, description = "Ready"), (status = 503, description = "Shutting down"))
+)]
 pub async fn readyz(State(state): State<AppState>) -> Response {
     if state.is_draining() {
         return (
@@ -84,6 +106,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 /// Prometheus text.
+#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text", content_type = "application/openmetrics-text")))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     (
         [(

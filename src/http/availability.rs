@@ -17,6 +17,22 @@ pub const MAX_BATCH: usize = 1000;
 pub const MAX_BODY: usize = 256 * 1024;
 
 /// One title at one address.
+#[utoipa::path(
+    get,
+    path = "/v1/availability",
+    params(
+        ("title" = String, Query, description = "The title's id"),
+        ("ip" = Option<String>, Query, description = "The device's address; default: the client's (through trusted proxies)"),
+        ("at" = Option<String>, Query, description = "RFC 3339 with an offset; default: now"),
+        ("platform" = Option<String>, Query, description = "The device's platform, such as `tv`"),
+        ("home" = Option<String>, Query, description = "The account's home country, for EU portability")
+    ),
+    responses(
+        (status = 200, description = "The answer for one title", body = wire::Availability),
+        (status = 400, description = "A malformed request", body = crate::http::error::ErrorBody),
+        (status = 404, description = "No such title", body = crate::http::error::ErrorBody)
+    )
+)]
 pub async fn get_availability(
     State(state): State<AppState>,
     Peer(peer): Peer,
@@ -49,6 +65,16 @@ pub async fn get_availability(
 }
 
 /// Up to 1000 titles at one address; an unknown title is an entry with an error.
+#[utoipa::path(
+    post,
+    path = "/v1/availability",
+    request_body = wire::BatchRequest,
+    responses(
+        (status = 200, description = "One entry per requested title, in request order", body = wire::Batch),
+        (status = 400, description = "A malformed request", body = crate::http::error::ErrorBody),
+        (status = 413, description = "The body is too large", body = crate::http::error::ErrorBody)
+    )
+)]
 pub async fn post_availability(
     State(state): State<AppState>,
     Peer(peer): Peer,

@@ -111,17 +111,23 @@ impl ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct Body {
-    error: Detail,
+/// The body of every error answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorInfo,
 }
 
-#[derive(Serialize)]
-struct Detail {
-    code: &'static str,
-    message: String,
+/// `{code, message}`, and with `reload_failed` the messages of each failed source.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorInfo {
+    /// The spec's code, such as `invalid_ip`.
+    pub code: &'static str,
+    /// For people.
+    pub message: String,
+    /// With `reload_failed`: `source: path:line:col: message` lines.
     #[serde(skip_serializing_if = "Option::is_none")]
-    details: Option<Vec<String>>,
+    pub details: Option<Vec<String>>,
 }
 
 impl IntoResponse for ApiError {
@@ -130,8 +136,8 @@ impl IntoResponse for ApiError {
             ApiError::ReloadFailed(messages) => Some(messages.clone()),
             _ => None,
         };
-        let body = Body {
-            error: Detail {
+        let body = ErrorBody {
+            error: ErrorInfo {
                 code: self.code(),
                 message: self.message(),
                 details,

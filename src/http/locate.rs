@@ -10,6 +10,15 @@ use crate::http::state::AppState;
 use crate::http::{Peer, params, versioned, wire};
 
 /// Where an address is and which source said so.
+#[utoipa::path(
+    get,
+    path = "/v1/locate",
+    params(("ip" = Option<String>, Query, description = "The address; default: the client's")),
+    responses(
+        (status = 200, description = "The location", body = wire::Location),
+        (status = 400, description = "A malformed request", body = crate::http::error::ErrorBody)
+    )
+)]
 pub async fn locate(
     State(state): State<AppState>,
     Peer(peer): Peer,

@@ -8,6 +8,7 @@ pub mod availability;
 pub mod client_ip;
 pub mod error;
 pub mod locate;
+pub mod openapi;
 pub mod params;
 pub mod state;
 pub mod titles;
@@ -55,6 +56,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(admin::healthz))
         .route("/readyz", get(admin::readyz))
         .route("/metrics", get(admin::metrics))
+        .route("/openapi.json", get(openapi::openapi_json))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))

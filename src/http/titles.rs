@@ -16,6 +16,22 @@ pub const DEFAULT_LIMIT: usize = 1000;
 pub const MAX_LIMIT: usize = 10_000;
 
 /// Every title available at an address, sorted by id, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/v1/titles",
+    params(
+        ("ip" = Option<String>, Query, description = "The device's address; default: the client's (through trusted proxies)"),
+        ("at" = Option<String>, Query, description = "RFC 3339 with an offset; default: now"),
+        ("platform" = Option<String>, Query, description = "The device's platform, such as `tv`"),
+        ("home" = Option<String>, Query, description = "The account's home country, for EU portability"),
+        ("limit" = Option<usize>, Query, description = "Titles per page, 1 to 10000; default 1000"),
+        ("after" = Option<String>, Query, description = "The `next_after` of the previous page")
+    ),
+    responses(
+        (status = 200, description = "The titles available there, sorted by id", body = wire::Listing),
+        (status = 400, description = "A malformed request", body = crate::http::error::ErrorBody)
+    )
+)]
 pub async fn list_titles(
     State(state): State<AppState>,
     Peer(peer): Peer,
@@ -59,6 +75,19 @@ pub async fn list_titles(
 }
 
 /// A title, its licenses and blackouts, and where it is available at `at`.
+#[utoipa::path(
+    get,
+    path = "/v1/titles/{id}",
+    params(
+        ("id" = String, Path, description = "The title's id"),
+        ("at" = Option<String>, Query, description = "RFC 3339 with an offset; default: now")
+    ),
+    responses(
+        (status = 200, description = "The title, its rights and where it is available", body = wire::TitleDetail),
+        (status = 400, description = "A malformed request", body = crate::http::error::ErrorBody),
+        (status = 404, description = "No such title", body = crate::http::error::ErrorBody)
+    )
+)]
 pub async fn get_title(
     State(state): State<AppState>,
     Path(id): Path<String>,

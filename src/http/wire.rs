@@ -10,9 +10,10 @@ use crate::geoip;
 use crate::resolve::{self, Decision};
 
 /// A location as answered by `/v1/locate` and inside availability answers.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Location {
     /// The address asked about.
+    #[schema(value_type = String, example = "203.0.113.7")]
     pub ip: IpAddr,
     /// ISO 3166-1 alpha-2, or null when unknown.
     pub country: Option<String>,
@@ -38,7 +39,7 @@ impl Location {
 }
 
 /// The answer for one title, without the location (inside batch answers).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TitleDecision<'a> {
     /// The title's id.
     pub title: &'a str,
@@ -72,7 +73,7 @@ impl<'a> TitleDecision<'a> {
 }
 
 /// `GET /v1/availability`: one title's answer with the location and the catalog version.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Availability<'a> {
     /// The answer.
     #[serde(flatten)]
@@ -86,7 +87,7 @@ pub struct Availability<'a> {
 }
 
 /// One entry of a listing.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ListedTitle<'a> {
     /// The title's id.
     pub id: &'a str,
@@ -99,7 +100,7 @@ pub struct ListedTitle<'a> {
 }
 
 /// `GET /v1/titles`: the titles available at a location, a page at a time.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Listing<'a> {
     /// Where the device was located.
     pub location: Location,
@@ -141,7 +142,7 @@ impl<'a> Listing<'a> {
 }
 
 /// One entry of a batch answer: a decision, or an error for that title alone.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum BatchResult<'a> {
     /// The title's answer.
@@ -156,7 +157,7 @@ pub enum BatchResult<'a> {
 }
 
 /// An error inside a batch answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
     /// The spec's code.
     pub code: &'static str,
@@ -165,7 +166,7 @@ pub struct ErrorDetail {
 }
 
 /// `POST /v1/availability`: one entry per requested title, in request order.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Batch<'a> {
     /// Where the device was located.
     pub location: Location,
@@ -178,7 +179,7 @@ pub struct Batch<'a> {
 }
 
 /// The body of `POST /v1/availability`.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchRequest {
     /// The device's address; default: the client's.
@@ -194,7 +195,7 @@ pub struct BatchRequest {
 }
 
 /// A license as written, in `GET /v1/titles/{id}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LicenseInfo<'a> {
     /// Its `id`, or `<file>#<n>`.
     pub id: &'a str,
@@ -213,7 +214,7 @@ pub struct LicenseInfo<'a> {
 }
 
 /// A blackout as written, in `GET /v1/titles/{id}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct BlackoutInfo<'a> {
     /// As written.
     pub territories: &'a [String],
@@ -228,7 +229,7 @@ pub struct BlackoutInfo<'a> {
 }
 
 /// `GET /v1/titles/{id}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TitleDetail<'a> {
     /// The id.
     pub id: &'a str,
@@ -293,7 +294,7 @@ impl<'a> TitleDetail<'a> {
 }
 
 /// A source's last failure.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LastError {
     /// When it failed.
     pub at: String,
@@ -302,7 +303,7 @@ pub struct LastError {
 }
 
 /// `catalog` in `/v1/status`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CatalogStatus {
     /// The folder.
     pub path: String,
@@ -323,7 +324,7 @@ pub struct CatalogStatus {
 }
 
 /// `geoip` in `/v1/status`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct GeoipStatus {
     /// The file.
     pub path: String,
@@ -351,7 +352,7 @@ pub struct GeoipStatus {
 }
 
 /// `overrides` in `/v1/status`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct OverridesStatus {
     /// The file, or null when none is configured.
     pub path: Option<String>,
@@ -364,7 +365,7 @@ pub struct OverridesStatus {
 }
 
 /// `anonymizer` in `/v1/status`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AnonymizerStatus {
     /// The file, or null when none is configured.
     pub path: Option<String>,
@@ -382,7 +383,7 @@ pub struct AnonymizerStatus {
 }
 
 /// `last_reload` in `/v1/status`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LastReload {
     /// When.
     pub at: String,
@@ -393,7 +394,7 @@ pub struct LastReload {
 }
 
 /// `GET /v1/status`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Status {
     /// True when a catalog and a database are loaded.
     pub ready: bool,

@@ -483,3 +483,17 @@ async fn a_failed_admin_reload_is_422_and_keeps_serving_the_last_good_catalog() 
     );
     assert_eq!(status["last_reload"]["result"], "failed");
 }
+
+#[tokio::test]
+async fn the_api_describes_itself_in_openapi_3() {
+    let router = app();
+    let (status, _, body) = get(&router, "/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        body["openapi"].as_str().unwrap().starts_with("3."),
+        "{}",
+        body["openapi"]
+    );
+    assert!(body["paths"]["/v1/availability"]["post"].is_object());
+    assert!(body["components"]["schemas"]["Availability"].is_object());
+}
