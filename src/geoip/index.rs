@@ -9,6 +9,15 @@ use std::net::IpAddr;
 pub trait Key: Copy + Ord + std::fmt::Debug {
     /// The lowest address.
     const MIN: Self;
+    /// What a lookup compares within a bucket: the address itself for IPv4, its top 64 bits
+    /// for IPv6 (half the memory to walk; ties are settled on the full address).
+    type Probe: Copy + Ord;
+    /// The top 16 bits, which pick the bucket a lookup starts in.
+    fn bucket(self) -> usize;
+    /// The next 8 bits, which pick the sub-bucket inside a crowded bucket.
+    fn sub_bucket(self) -> usize;
+    /// This key's probe.
+    fn probe(self) -> Self::Probe;
     /// The next address, or `None` past the top.
     fn successor(self) -> Option<Self>;
     /// The previous address, or `None` below the bottom.
@@ -17,6 +26,19 @@ pub trait Key: Copy + Ord + std::fmt::Debug {
 
 impl Key for u32 {
     const MIN: u32 = 0;
+    type Probe = u32;
+    #[inline]
+    fn bucket(self) -> usize {
+        (self >> 16) as usize
+    }
+    #[inline]
+    fn sub_bucket(self) -> usize {
+        ((self >> 8) & 0xff) as usize
+    }
+    #[inline]
+    fn probe(self) -> u32 {
+        self
+    }
     fn successor(self) -> Option<u32> {
         self.checked_add(1)
     }
@@ -27,6 +49,19 @@ impl Key for u32 {
 
 impl Key for u128 {
     const MIN: u128 = 0;
+    type Probe = u64;
+    #[inline]
+    fn bucket(self) -> usize {
+        (self >> 112) as usize
+    }
+    #[inline]
+    fn sub_bucket(self) -> usize {
+        ((self >> 104) & 0xff) as usize
+    }
+    #[inline]
+    fn probe(self) -> u64 {
+        (self >> 64) as u64
+    }
     fn successor(self) -> Option<u128> {
         self.checked_add(1)
     }
@@ -35,15 +70,40 @@ impl Key for u128 {
     }
 }
 
+/// Buckets per family: one for each value of an address's top 16 bits.
+const BUCKETS: usize = 1 << 16;
+/// Maps this small are searched whole: a bucket table would cost more than it saves.
+const SMALL: usize = 64;
+
 /// Every address of one family mapped to a value.
 #[derive(Debug, Clone)]
-pub struct RangeMap<K, V> {
+pub struct RangeMap<K: Key, V> {
     /// Sorted and strictly ascending; `starts[0] == K::MIN`, so every address falls in exactly
     /// one range: `[starts[i], starts[i + 1])`. Neighbouring ranges never share a value.
     starts: Vec<K>,
     /// `values[i]` answers for the range starting at `starts[i]`.
     values: Vec<V>,
+    /// `probes[i] == starts[i].probe()`, searched first.
+    probes: Vec<K::Probe>,
+    /// `buckets[b].first` is the first position whose start's top 16 bits are at least `b`
+    /// (`buckets[65536].first` is the length): a lookup only searches its own bucket's
+    /// starts. Empty for small maps, which are searched whole.
+    buckets: Vec<Bucket>,
+    /// For each crowded bucket, 257 positions splitting it by the next 8 bits, like `buckets`.
+    subs: Vec<u32>,
 }
+
+/// Where a bucket's starts begin, and its sub-buckets when it is crowded.
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    first: u32,
+    /// Offset in `subs`, or `NO_SUBS`.
+    subs: u32,
+}
+
+const NO_SUBS: u32 = u32::MAX;
+/// Buckets with more starts than this are split into sub-buckets.
+const CROWDED: usize = 16;
 
 impl<K: Key, V: Copy + Eq> RangeMap<K, V> {
     /// Builds the map from inclusive `(first, last, value)` blocks that are pairwise disjoint or
@@ -55,6 +115,9 @@ impl<K: Key, V: Copy + Eq> RangeMap<K, V> {
         let mut out = RangeMap {
             starts: Vec::with_capacity(blocks.len() + 1),
             values: Vec::with_capacity(blocks.len() + 1),
+            probes: Vec::new(),
+            buckets: Vec::new(),
+            subs: Vec::new(),
         };
         // `cursor` is the first address not yet given a value; `None` once the space is full.
         let mut cursor = Some(K::MIN);
@@ -79,14 +142,67 @@ impl<K: Key, V: Copy + Eq> RangeMap<K, V> {
         if cursor.is_some() {
             out.push_range(cursor, default);
         }
+        out.starts.shrink_to_fit();
+        out.values.shrink_to_fit();
+        out.probes = out.starts.iter().map(|start| start.probe()).collect();
+        if out.starts.len() <= SMALL {
+            return out;
+        }
+        out.buckets = Vec::with_capacity(BUCKETS + 1);
+        let mut position = 0;
+        for bucket in 0..=BUCKETS {
+            while position < out.starts.len() && out.starts[position].bucket() < bucket {
+                position += 1;
+            }
+            out.buckets.push(Bucket {
+                first: position as u32,
+                subs: NO_SUBS,
+            });
+        }
+        for bucket in 0..BUCKETS {
+            let (lo, hi) = (
+                out.buckets[bucket].first as usize,
+                out.buckets[bucket + 1].first as usize,
+            );
+            if hi - lo <= CROWDED {
+                continue;
+            }
+            out.buckets[bucket].subs = out.subs.len() as u32;
+            let mut position = lo;
+            for sub in 0..=256 {
+                while position < hi && out.starts[position].sub_bucket() < sub {
+                    position += 1;
+                }
+                out.subs.push(position as u32);
+            }
+        }
         out
     }
 
     /// The value for `key`.
     #[inline]
     pub fn get(&self, key: K) -> V {
-        // `starts[0] == K::MIN <= key`, so the partition point is at least 1.
-        let idx = self.starts.partition_point(|start| *start <= key);
+        // Every start before the bucket is below `key`, every start after it above; the range
+        // holding `key` is the last one starting at or below it, possibly in an earlier
+        // bucket. `starts[0] == K::MIN <= key`, so the position is at least 1.
+        let (lo, hi) = if self.buckets.is_empty() {
+            (0, self.starts.len())
+        } else {
+            let bucket = key.bucket();
+            let here = self.buckets[bucket];
+            if here.subs == NO_SUBS {
+                (here.first as usize, self.buckets[bucket + 1].first as usize)
+            } else {
+                let at = here.subs as usize + key.sub_bucket();
+                (self.subs[at] as usize, self.subs[at + 1] as usize)
+            }
+        };
+        // The starts whose probe equals the key's are usually none or one; the full
+        // comparison only runs among them.
+        let probe = key.probe();
+        let first = lo + self.probes[lo..hi].partition_point(|p| *p < probe);
+        let last = first + self.probes[first..hi].partition_point(|p| *p <= probe);
+        let idx = first + self.starts[first..last].partition_point(|start| *start <= key);
         self.values[idx - 1]
     }
 

@@ -9,7 +9,7 @@ use axum::response::Response;
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
 use crate::http::{Peer, params, versioned, wire};
-use crate::resolve::{self, Query};
+use crate::resolve;
 
 /// The most titles one batch may ask about.
 pub const MAX_BATCH: usize = 1000;
@@ -47,12 +47,13 @@ pub async fn get_availability(
     let title = catalog
         .title(title_id)
         .ok_or_else(|| ApiError::UnknownTitle(title_id.to_owned()))?;
-    let query = Query {
-        at: params::at(params.get("at"), crate::reload::now())?,
-        platform: params::platform(params.get("platform"), catalog)?,
-        home: params::home(params.get("home"))?,
-        policy: state.settings().policy,
-    };
+    let query = params::query(
+        params.get("at"),
+        params.get("platform"),
+        params.get("home"),
+        catalog,
+        state.settings().policy,
+    )?;
     let location = snapshot.locator().locate(ip);
     let decision = resolve::title(catalog, title, &location, &query);
     let answer = wire::Availability {
@@ -93,12 +94,13 @@ pub async fn post_availability(
     let ip = params::ip(request.ip.as_deref(), state.client_ip(peer, &headers)?)?;
     let snapshot = state.snapshot();
     let catalog = snapshot.catalog();
-    let query = Query {
-        at: params::at(request.at.as_deref(), crate::reload::now())?,
-        platform: params::platform(request.platform.as_deref(), catalog)?,
-        home: params::home(request.home.as_deref())?,
-        policy: state.settings().policy,
-    };
+    let query = params::query(
+        request.at.as_deref(),
+        request.platform.as_deref(),
+        request.home.as_deref(),
+        catalog,
+        state.settings().policy,
+    )?;
     let location = snapshot.locator().locate(ip);
     let results = request
         .titles

@@ -7,9 +7,10 @@ use std::net::IpAddr;
 
 use jiff::Timestamp;
 
-use crate::catalog::{Catalog, Platform};
+use crate::catalog::{AnonymizerPolicy, Catalog, Platform};
 use crate::geoip::CountryCode;
 use crate::http::error::ApiError;
+use crate::resolve::Query;
 
 /// The longest query string accepted.
 pub const MAX_QUERY_LEN: usize = 8 * 1024;
@@ -72,6 +73,23 @@ pub fn ip(value: Option<&str>, client: Option<IpAddr>) -> Result<IpAddr, ApiErro
             .map_err(|_| ApiError::InvalidIp(text.to_owned())),
         None => client.ok_or(ApiError::MissingParameter("ip")),
     }
+}
+
+/// The question's time, platform and home country, checked in that order, with the service's
+/// anonymizer policy.
+pub fn query(
+    at_value: Option<&str>,
+    platform_value: Option<&str>,
+    home_value: Option<&str>,
+    catalog: &Catalog,
+    policy: AnonymizerPolicy,
+) -> Result<Query, ApiError> {
+    Ok(Query {
+        at: at(at_value, crate::reload::now())?,
+        platform: platform(platform_value, catalog)?,
+        home: home(home_value)?,
+        policy,
+    })
 }
 
 /// `at`: RFC 3339 with an offset; `now` when absent.

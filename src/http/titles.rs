@@ -8,7 +8,7 @@ use axum::response::Response;
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
 use crate::http::{Peer, params, versioned, wire};
-use crate::resolve::{self, Query};
+use crate::resolve;
 
 /// Titles per page unless `limit` says otherwise.
 pub const DEFAULT_LIMIT: usize = 1000;
@@ -57,12 +57,13 @@ pub async fn list_titles(
     };
     let snapshot = state.snapshot();
     let catalog = snapshot.catalog();
-    let query = Query {
-        at: params::at(params.get("at"), crate::reload::now())?,
-        platform: params::platform(params.get("platform"), catalog)?,
-        home: params::home(params.get("home"))?,
-        policy: state.settings().policy,
-    };
+    let query = params::query(
+        params.get("at"),
+        params.get("platform"),
+        params.get("home"),
+        catalog,
+        state.settings().policy,
+    )?;
     let location = snapshot.locator().locate(ip);
     let listing = resolve::available(catalog, &location, &query, params.get("after"), limit);
     let answer = wire::Listing::new(

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::support::{geoavail, repo, stderr, stdout};
+use crate::support::{copy_dir, geoavail, repo, stderr, stdout};
 
 fn locate_json(ip: &str) -> Value {
     let output = geoavail(repo(), &["locate", ip, "--json"]);
@@ -305,19 +305,6 @@ fn query_refuses_unknown_titles_and_platforms() {
     );
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("unknown platform `toaster`"));
-}
-
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 fn edit(path: &std::path::Path, from: &str, to: &str) {
