@@ -12,7 +12,7 @@ use prometheus_client::registry::Registry;
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
     /// The route template, such as `/v1/titles/{id}`.
-    pub route: String,
+    pub route: &'static str,
     /// The HTTP status code.
     pub status: u16,
 }

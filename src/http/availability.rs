@@ -82,9 +82,13 @@ pub async fn post_availability(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let bytes = axum::body::to_bytes(body, MAX_BODY)
-        .await
-        .map_err(|_| ApiError::BodyTooLarge(MAX_BODY))?;
+    let bytes = tokio::time::timeout(
+        crate::http::BODY_READ_TIMEOUT,
+        axum::body::to_bytes(body, MAX_BODY),
+    )
+    .await
+    .map_err(|_| ApiError::Timeout)?
+    .map_err(|_| ApiError::BodyTooLarge(MAX_BODY))?;
     let request: wire::BatchRequest = serde_json::from_slice(&bytes).map_err(|error| {
         ApiError::InvalidJson(format!("the body is not a batch request: {error}"))
     })?;

@@ -34,8 +34,8 @@ use crate::snapshot::Snapshot;
 
 /// The header naming the catalog an answer came from.
 pub const CATALOG_VERSION: HeaderName = HeaderName::from_static("x-catalog-version");
-/// The longest a request may take before it is answered with 503.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// The longest a client may take to send a request body.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest a client may take to send its request headers.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest shutdown waits for requests in flight.
@@ -96,26 +96,26 @@ pub fn versioned(snapshot: &Snapshot, body: impl IntoResponse) -> Response {
     response
 }
 
-/// Around every request: the in-flight limit, the timeout, `X-Catalog-Version` on every `/v1/`
-/// answer (errors included), metrics, and a log line that never holds a full address.
+/// Around every request: the in-flight limit, `X-Catalog-Version` on every `/v1/` answer
+/// (errors included), metrics, and a log line that never holds a full address. Handlers do
+/// no IO but reading a body, which has its own timeout; headers have hyper's.
 async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let route = route_label(request.uri().path());
     let method = request.method().clone();
-    // The client as the handlers see it (through trusted proxies), truncated at once.
+    // The client as the handlers see it (through trusted proxies), truncated at once; worked
+    // out only when the access log is on, and otherwise the peer, for failures.
     let peer = peer_of(request.extensions());
-    let client = state
-        .client_ip(peer, request.headers())
-        .ok()
-        .flatten()
-        .map(TruncatedIp::new);
+    let client = if tracing::enabled!(target: "geoavail::access", tracing::Level::DEBUG) {
+        state.client_ip(peer, request.headers()).ok().flatten()
+    } else {
+        peer.map(|peer| peer.ip())
+    }
+    .map(TruncatedIp::new);
     let is_v1 = request.uri().path().starts_with("/v1/");
     let mut response = match state.in_flight().clone().try_acquire_owned() {
         Err(_) => ApiError::Overloaded.into_response(),
-        Ok(_permit) => match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
-            Ok(response) => response,
-            Err(_) => ApiError::Timeout.into_response(),
-        },
+        Ok(_permit) => next.run(request).await,
     };
     if is_v1 && !response.headers().contains_key(CATALOG_VERSION) {
         let snapshot = state.snapshot();
@@ -128,10 +128,7 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
     state
         .metrics()
         .requests
-        .get_or_create(&RequestLabels {
-            route: route.to_owned(),
-            status,
-        })
+        .get_or_create(&RequestLabels { route, status })
         .inc();
     state
         .metrics()
