@@ -35,7 +35,8 @@ pub async fn get_status(State(state): State<AppState>) -> Response {
         (status = 200, description = "Every source reloaded", body = wire::Status),
         (status = 401, description = "A missing or wrong token", body = crate::http::error::ErrorBody),
         (status = 404, description = "No admin token is configured", body = crate::http::error::ErrorBody),
-        (status = 422, description = "A source failed; the last good version is still served", body = crate::http::error::ErrorBody)
+        (status = 422, description = "A source failed; the last good version is still served", body = crate::http::error::ErrorBody),
+        (status = 429, description = "Too many failed attempts; retry after a minute", body = crate::http::error::ErrorBody)
     )
 )]
 pub async fn post_reload(
@@ -45,6 +46,9 @@ pub async fn post_reload(
     let Some(token) = &state.settings().admin_token else {
         return Err(ApiError::NotFound);
     };
+    if state.admin_locked() {
+        return Err(ApiError::TooManyAttempts);
+    }
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
@@ -55,6 +59,8 @@ pub async fn post_reload(
         .ct_eq(&Sha256::digest(token.as_bytes()))
         .into();
     if !matches {
+        state.admin_failed();
+        tracing::warn!("refused an admin request with a missing or wrong token");
         return Err(ApiError::Unauthorized);
     }
     let reloader = state.reloader().clone();

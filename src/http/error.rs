@@ -35,6 +35,8 @@ pub enum ApiError {
     MethodNotAllowed,
     /// A missing or wrong admin token.
     Unauthorized,
+    /// Too many failed admin attempts; every attempt is refused until the window ends.
+    TooManyAttempts,
     /// A reload asked for by the admin route failed; the messages of each failed source.
     ReloadFailed(Vec<String>),
     /// Too many requests in flight.
@@ -60,6 +62,7 @@ impl ApiError {
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Unauthorized => "unauthorized",
+            ApiError::TooManyAttempts => "too_many_attempts",
             ApiError::ReloadFailed(_) => "reload_failed",
             ApiError::Overloaded => "overloaded",
             ApiError::Timeout => "timeout",
@@ -73,6 +76,7 @@ impl ApiError {
             ApiError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
             ApiError::ReloadFailed(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Timeout => StatusCode::SERVICE_UNAVAILABLE,
@@ -102,6 +106,9 @@ impl ApiError {
             ApiError::NotFound => "no such route".into(),
             ApiError::MethodNotAllowed => "this route does not take that method".into(),
             ApiError::Unauthorized => "a valid `Authorization: Bearer <token>` is required".into(),
+            ApiError::TooManyAttempts => {
+                "too many failed attempts; every attempt is refused for up to a minute".into()
+            }
             ApiError::ReloadFailed(_) => {
                 "a source failed to reload; the last good version is still served".into()
             }

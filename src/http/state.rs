@@ -2,8 +2,9 @@
 //! settings) that every handler receives.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use axum::http::HeaderMap;
@@ -69,7 +70,14 @@ struct Inner {
     settings: Settings,
     in_flight: Arc<Semaphore>,
     draining: AtomicBool,
+    /// Failed admin attempts in the current window: (window start, failures).
+    admin_failures: Mutex<(Instant, u32)>,
 }
+
+/// Failed admin attempts allowed per window before every attempt is refused until it ends.
+pub const ADMIN_FAILURES_PER_WINDOW: u32 = 10;
+/// The admin rate-limit window.
+pub const ADMIN_WINDOW: Duration = Duration::from_secs(60);
 
 impl AppState {
     /// The state of a service around `reloader`.
@@ -82,6 +90,7 @@ impl AppState {
                 metrics,
                 settings,
                 draining: AtomicBool::new(false),
+                admin_failures: Mutex::new((Instant::now(), 0)),
             }),
         }
     }
@@ -119,6 +128,32 @@ impl AppState {
     /// True once shutdown has begun.
     pub fn is_draining(&self) -> bool {
         self.inner.draining.load(Ordering::Relaxed)
+    }
+
+    /// True while failed admin attempts have used up the current window: guessing the token
+    /// is limited to a few tries a minute, right or wrong.
+    pub fn admin_locked(&self) -> bool {
+        let mut failures = self.lock_failures();
+        if failures.0.elapsed() >= ADMIN_WINDOW {
+            *failures = (Instant::now(), 0);
+        }
+        failures.1 >= ADMIN_FAILURES_PER_WINDOW
+    }
+
+    /// Counts one failed admin attempt.
+    pub fn admin_failed(&self) {
+        let mut failures = self.lock_failures();
+        if failures.0.elapsed() >= ADMIN_WINDOW {
+            *failures = (Instant::now(), 0);
+        }
+        failures.1 = failures.1.saturating_add(1);
+    }
+
+    fn lock_failures(&self) -> std::sync::MutexGuard<'_, (Instant, u32)> {
+        self.inner
+            .admin_failures
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The client's address (see `client_ip`).

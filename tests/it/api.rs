@@ -497,3 +497,27 @@ async fn the_api_describes_itself_in_openapi_3() {
     assert!(body["paths"]["/v1/availability"]["post"].is_object());
     assert!(body["components"]["schemas"]["Availability"].is_object());
 }
+
+#[tokio::test]
+async fn guessing_the_admin_token_is_limited() {
+    let router = app();
+    let attempt = |token: &str| {
+        Request::post("/v1/admin/reload")
+            .header("authorization", format!("Bearer {token}"))
+            .body(Body::empty())
+            .unwrap()
+    };
+    for n in 0..geoavail::http::state::ADMIN_FAILURES_PER_WINDOW {
+        assert_error(
+            &send(&router, attempt(&format!("guess-{n}"))).await,
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+        );
+    }
+    // Locked: even the right token waits for the window to end.
+    assert_error(
+        &send(&router, attempt("s3cret")).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_attempts",
+    );
+}
