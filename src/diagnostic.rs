@@ -39,7 +39,16 @@ impl Diagnostic {
         severity: Severity,
         message: impl Into<String>,
     ) -> Diagnostic {
-        let (line, column) = line_column(text, span.start);
+        Diagnostic::placed(path, line_column(text, span.start), severity, message)
+    }
+
+    /// A problem at a known 1-based (line, column).
+    pub fn placed(
+        path: &str,
+        (line, column): (usize, usize),
+        severity: Severity,
+        message: impl Into<String>,
+    ) -> Diagnostic {
         Diagnostic {
             path: path.to_owned(),
             line,
@@ -62,6 +71,34 @@ impl fmt::Display for Diagnostic {
             f.write_str("warning: ")?;
         }
         f.write_str(&self.message)
+    }
+}
+
+/// Where each line of a text starts, so that many positions in one file cost a binary search
+/// each instead of a scan from the top.
+#[derive(Debug, Clone)]
+pub struct LineIndex {
+    /// Byte offset of the first character of each line; `starts[0] == 0`.
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    /// Indexes `text`.
+    pub fn new(text: &str) -> LineIndex {
+        let mut starts = vec![0];
+        starts.extend(text.match_indices('\n').map(|(at, _)| at + 1));
+        LineIndex { starts }
+    }
+
+    /// 1-based line and character column of byte `offset` in `text` (the text indexed).
+    pub fn line_column(&self, text: &str, offset: usize) -> (usize, usize) {
+        let mut offset = offset.min(text.len());
+        while !text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let line = self.starts.partition_point(|start| *start <= offset);
+        let column = text[self.starts[line - 1]..offset].chars().count() + 1;
+        (line, column)
     }
 }
 
@@ -90,6 +127,19 @@ mod tests {
         let equals = text.find(" =\u{20}\"").unwrap();
         assert_eq!(line_column(text, equals), (2, 3));
         assert_eq!(line_column(text, 10_000), (3, 1));
+    }
+
+    #[test]
+    fn the_line_index_agrees_with_a_scan() {
+        let text = "a = 1\nné = \"x\"\n\nlast";
+        let index = LineIndex::new(text);
+        for offset in 0..=text.len() + 3 {
+            assert_eq!(
+                index.line_column(text, offset),
+                line_column(text, offset),
+                "at {offset}"
+            );
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
-use crate::diagnostic::{Diagnostic, Severity};
+use crate::diagnostic::{Diagnostic, LineIndex, Severity};
 
 /// A parsed table and where it stands in the file.
 #[derive(Clone)]
@@ -41,6 +41,8 @@ impl<'d, 't> Table<'d, 't> {
 pub(crate) struct TomlSource<'t> {
     path: String,
     text: &'t str,
+    /// Built on the first diagnostic: clean files never pay for it.
+    lines: Option<LineIndex>,
     /// Every problem found so far, in the order found.
     pub(crate) diagnostics: Vec<Diagnostic>,
 }
@@ -51,6 +53,7 @@ impl<'t> TomlSource<'t> {
         TomlSource {
             path: path.to_owned(),
             text,
+            lines: None,
             diagnostics: Vec::new(),
         }
     }
@@ -176,9 +179,11 @@ impl<'t> TomlSource<'t> {
     }
 
     fn push(&mut self, span: Range<usize>, severity: Severity, message: String) {
-        self.diagnostics.push(Diagnostic::at(
-            &self.path, self.text, span, severity, message,
-        ));
+        let text = self.text;
+        let lines = self.lines.get_or_insert_with(|| LineIndex::new(text));
+        let position = lines.line_column(text, span.start);
+        self.diagnostics
+            .push(Diagnostic::placed(&self.path, position, severity, message));
     }
 }
 

@@ -15,7 +15,7 @@ use crate::catalog::{
     AnonymizerPolicy, AsWritten, Blackout, Catalog, CatalogError, DEFAULT_PLATFORMS, License,
     LoadOptions, Platforms, Title,
 };
-use crate::diagnostic::{Diagnostic, Severity, line_column};
+use crate::diagnostic::{Diagnostic, LineIndex, Severity};
 
 /// Validates `files` (in path order) together.
 pub fn validate(files: &[ParsedFile], options: &LoadOptions) -> Result<Catalog, CatalogError> {
@@ -27,6 +27,7 @@ pub fn validate(files: &[ParsedFile], options: &LoadOptions) -> Result<Catalog, 
             .collect(),
         local_times: LocalTimes::default(),
         first_region: None,
+        lines: vec![None; files.len()],
     };
     let platforms = check.platforms();
     let mut groups = check.groups();
@@ -75,14 +76,23 @@ struct Check<'f> {
     local_times: LocalTimes,
     /// Where a region is first named, for the warning about databases without regions.
     first_region: Option<(usize, Range<usize>)>,
+    /// Each file's line index, built on its first diagnostic.
+    lines: Vec<Option<LineIndex>>,
 }
 
 impl Check<'_> {
     fn push(&mut self, file_idx: usize, span: Range<usize>, severity: Severity, message: String) {
+        let position = self.position(file_idx, span.start);
         let file = &self.files[file_idx];
-        self.diagnostics.push(Diagnostic::at(
-            &file.path, &file.text, span, severity, message,
-        ));
+        self.diagnostics
+            .push(Diagnostic::placed(&file.path, position, severity, message));
+    }
+
+    fn position(&mut self, file_idx: usize, offset: usize) -> (usize, usize) {
+        let text = &self.files[file_idx].text;
+        self.lines[file_idx]
+            .get_or_insert_with(|| LineIndex::new(text))
+            .line_column(text, offset)
     }
 
     fn error(&mut self, file_idx: usize, span: Range<usize>, message: impl Into<String>) {
@@ -94,10 +104,9 @@ impl Check<'_> {
     }
 
     /// `path:line` of a span, for messages that point at a second place.
-    fn place(&self, file_idx: usize, span: &Range<usize>) -> String {
-        let file = &self.files[file_idx];
-        let (line, _) = line_column(&file.text, span.start);
-        format!("{}:{line}", file.path)
+    fn place(&mut self, file_idx: usize, span: &Range<usize>) -> String {
+        let (line, _) = self.position(file_idx, span.start);
+        format!("{}:{line}", self.files[file_idx].path)
     }
 
     /// The platform vocabulary: the default, or the one file's top-level `platforms`.
