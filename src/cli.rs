@@ -131,13 +131,16 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let settings = Settings::new(&config, std::env::var("GEOAVAIL_ADMIN_TOKEN").ok())
         .context("reading admin.token_file")?;
     let listen = config.listen;
-    let reloader = Arc::new(Reloader::start(config, Arc::clone(&metrics), now())?);
-    let state = AppState::new(Arc::clone(&reloader), metrics, settings);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async move {
+        // SIGHUP is caught before loading starts: a large database takes seconds to index,
+        // and an early SIGHUP must not end the process.
+        let hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+        let reloader = Arc::new(Reloader::start(config, Arc::clone(&metrics), now())?);
+        let state = AppState::new(Arc::clone(&reloader), metrics, settings);
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("listening on {listen}"))?;
@@ -153,11 +156,12 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
         let until_stopped = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
             let _ = stopped.wait_for(|stop| *stop).await;
         };
-        let watcher = tokio::spawn(crate::reload::watch(
-            Arc::clone(&reloader),
-            until_stopped(stopped.clone()),
-        ));
+        let watcher = match crate::reload::Watching::start(Arc::clone(&reloader)) {
+            Ok(watching) => Some(tokio::spawn(watching.run(until_stopped(stopped.clone())))),
+            Err(_) => None,
+        };
         let hangups = tokio::spawn(reload_on_sighup(
+            hangups,
             Arc::clone(&reloader),
             until_stopped(stopped.clone()),
         ));
@@ -169,8 +173,8 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
             let _ = stop.send(true);
         };
         crate::http::serve(listener, crate::http::router(state), shutdown).await?;
-        if let Ok(Err(error)) = watcher.await {
-            tracing::warn!(%error, "the file watcher stopped with an error");
+        if let Some(watcher) = watcher {
+            let _ = watcher.await;
         }
         let _ = hangups.await;
         tracing::info!("stopped");
@@ -197,11 +201,11 @@ async fn shutdown_signal() {
 
 /// Every SIGHUP re-reads every source, until `stop` resolves.
 async fn reload_on_sighup(
+    hangups: Option<tokio::signal::unix::Signal>,
     reloader: std::sync::Arc<crate::reload::Reloader>,
     stop: impl std::future::Future<Output = ()>,
 ) {
-    let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-    else {
+    let Some(mut hangups) = hangups else {
         tracing::warn!("cannot listen for SIGHUP; reload through the admin route or file changes");
         return;
     };
@@ -213,10 +217,13 @@ async fn reload_on_sighup(
                     return;
                 }
                 let reloader = std::sync::Arc::clone(&reloader);
-                let _ = tokio::task::spawn_blocking(move || {
+                let reloaded = tokio::task::spawn_blocking(move || {
                     reloader.reload(&reloader.configured(), crate::reload::Trigger::Sighup, now())
                 })
                 .await;
+                if let Err(error) = reloaded {
+                    tracing::error!(%error, "a reload stopped unexpectedly; the last good snapshot is still served");
+                }
             }
             () = &mut stop => return,
         }

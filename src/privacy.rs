@@ -7,7 +7,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// An address cut to its /24 (IPv4) or /48 (IPv6) network.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TruncatedIp(IpAddr);
 
 impl TruncatedIp {
@@ -19,7 +19,10 @@ impl TruncatedIp {
                 TruncatedIp(IpAddr::V4(Ipv4Addr::new(a, b, c, 0)))
             }
             IpAddr::V6(v6) => {
-                let bits = u128::from(v6) & !((1u128 << 80) - 1);
+                // A 6to4 address (2002::/16) carries a whole IPv4 address in bits 16..48:
+                // keep only its /24, as for IPv4 itself.
+                let keep = if v6.segments()[0] == 0x2002 { 40 } else { 48 };
+                let bits = u128::from(v6) & !((1u128 << (128 - keep)) - 1);
                 TruncatedIp(IpAddr::V6(Ipv6Addr::from(bits)))
             }
         }
@@ -30,6 +33,7 @@ impl fmt::Display for TruncatedIp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 {
             IpAddr::V4(v4) => write!(f, "{v4}/24"),
+            IpAddr::V6(v6) if v6.segments()[0] == 0x2002 => write!(f, "{v6}/40"),
             IpAddr::V6(v6) => write!(f, "{v6}/48"),
         }
     }
@@ -54,6 +58,12 @@ mod tests {
             truncated("2001:db8:abcd:1234:5678::9"),
             "2001:db8:abcd::/48"
         );
+    }
+
+    #[test]
+    fn six_to_four_addresses_keep_only_the_slash_24_they_carry() {
+        // 2002:cb00:714d:: carries 203.0.113.77.
+        assert_eq!(truncated("2002:cb00:714d:1::1"), "2002:cb00:7100::/40");
     }
 
     #[test]

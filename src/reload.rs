@@ -278,7 +278,7 @@ impl Reloader {
         let current = self.snapshot.load_full();
         let mut next = (*current).clone();
         let mut changed = false;
-        let mut outcome = ReloadOutcome::default();
+        let mut results = Vec::new();
         // The database first, so that a catalog validated in the same reload is warned about
         // region rules against the database that will serve it.
         for source in [
@@ -287,19 +287,39 @@ impl Reloader {
             Source::Anonymizer,
             Source::Catalog,
         ] {
-            if !sources.contains(&source) || !self.configured().contains(&source) {
+            // A database that gains or loses region codes changes the catalog's warnings,
+            // even when no catalog file changed.
+            let regions_changed = source == Source::Catalog
+                && next.locator.geoip.has_regions != current.locator.geoip.has_regions;
+            if !(sources.contains(&source) || regions_changed)
+                || !self.configured().contains(&source)
+            {
                 continue;
             }
-            match self.load(source, &mut seen, &mut next, now) {
-                Ok(source_changed) => {
-                    changed |= source_changed;
+            let result = self.load(source, &mut seen, &mut next, now, regions_changed);
+            if let Ok(source_changed) = result {
+                changed |= source_changed;
+            }
+            results.push((source, result));
+        }
+        if changed {
+            log_changes(&current, &next);
+            self.snapshot.store(Arc::new(next));
+            self.update_gauges();
+        }
+        // Status and metrics change only once what they describe is served.
+        let mut outcome = ReloadOutcome::default();
+        let mut status = self.lock_status();
+        for (source, result) in results {
+            match result {
+                Ok(_) => {
                     self.metrics.reloaded(source.as_str(), true);
-                    self.lock_status().errors.remove(&source);
+                    status.errors.remove(&source);
                 }
                 Err(messages) => {
                     tracing::warn!(source = source.as_str(), trigger = trigger.as_str(), errors = ?messages, "reload failed; still serving the last good version");
                     self.metrics.reloaded(source.as_str(), false);
-                    self.lock_status().errors.insert(
+                    status.errors.insert(
                         source,
                         SourceError {
                             at: now,
@@ -310,12 +330,7 @@ impl Reloader {
                 }
             }
         }
-        if changed {
-            log_changes(&current, &next);
-            self.snapshot.store(Arc::new(next));
-            self.update_gauges();
-        }
-        self.lock_status().last_reload = Some(LastReload {
+        status.last_reload = Some(LastReload {
             at: now,
             trigger,
             ok: outcome.is_ok(),
@@ -330,6 +345,7 @@ impl Reloader {
         seen: &mut Seen,
         next: &mut Snapshot,
         now: Timestamp,
+        force: bool,
     ) -> Result<bool, Vec<String>> {
         let geoip = &self.config.geoip;
         match source {
@@ -341,7 +357,7 @@ impl Reloader {
                     Some(next.locator.geoip.has_regions),
                 )
                 .map_err(|error| error.messages())?;
-                if catalog.version() == next.catalog.version() {
+                if catalog.version() == next.catalog.version() && !force {
                     return Ok(false);
                 }
                 next.catalog = Arc::new(catalog);
@@ -585,78 +601,163 @@ impl Classifier {
         }
     }
 
-    /// The source `path` belongs to; `None` for paths that matter to nobody (editor leftovers,
-    /// neighbours of a database file).
-    pub fn classify(&self, path: &Path) -> Option<Source> {
-        if let Some((_, source)) = self.files.iter().find(|(file, _)| file == path) {
-            return Some(*source);
+    /// The sources `path` may belong to; none for paths that matter to nobody (editor
+    /// leftovers, hidden folders such as `.git`, neighbours of a database file).
+    ///
+    /// Kubernetes mounts ConfigMaps and Secrets through `..data` and `..<timestamp>` entries
+    /// and updates them by renaming `..data`; such names count, beside a database file as
+    /// inside the catalog folder.
+    pub fn classify(&self, path: &Path) -> Vec<Source> {
+        let mut sources: Vec<Source> = self
+            .files
+            .iter()
+            .filter(|(file, _)| {
+                file == path
+                    || (file.parent() == path.parent()
+                        && path
+                            .file_name()
+                            .is_some_and(|name| name.to_string_lossy().starts_with("..")))
+            })
+            .map(|(_, source)| *source)
+            .collect();
+        if path == self.catalogs {
+            sources.push(Source::Catalog);
+        } else if let Ok(relative) = path.strip_prefix(&self.catalogs) {
+            let ignored = relative.components().any(|part| {
+                let name = part.as_os_str().to_string_lossy();
+                !name.starts_with("..") && catalog::is_ignored(&name)
+            });
+            if !ignored {
+                sources.push(Source::Catalog);
+            }
         }
-        let relative = path.strip_prefix(&self.catalogs).ok()?;
-        let ignored = relative
-            .components()
-            .any(|part| catalog::is_ignored(&part.as_os_str().to_string_lossy()));
-        (!ignored).then_some(Source::Catalog)
+        sources
     }
 
-    /// The folders to watch: the catalog folder (recursively) and each file source's folder.
+    /// The folders to watch: the catalog folder (recursively), its parent (to see it deleted,
+    /// recreated or renamed into place) and each file source's folder.
     pub fn watched(&self) -> Vec<(PathBuf, bool)> {
         let mut folders = vec![(self.catalogs.clone(), true)];
-        for (file, _) in &self.files {
-            let parent = file.parent().unwrap_or(Path::new("/")).to_owned();
+        let catalog_parent = self.catalogs.parent().map(Path::to_owned);
+        for parent in catalog_parent.into_iter().chain(
+            self.files
+                .iter()
+                .filter_map(|(file, _)| file.parent().map(Path::to_owned)),
+        ) {
             if !folders.iter().any(|(folder, _)| *folder == parent) {
                 folders.push((parent, false));
             }
         }
         folders
     }
+
+    /// The catalog folder.
+    pub fn catalogs(&self) -> &Path {
+        &self.catalogs
+    }
 }
 
-/// Watches the source files and reloads what changed until `shutdown` resolves. Watching
-/// folders rather than files sees editors' write-then-rename saves and geoipupdate's atomic
-/// rename.
-pub async fn watch(
+/// A file watcher set up on every source, ready to run. Setting up is separate from running
+/// so that nothing written after `Watching::start` returns can be missed.
+pub struct Watching {
     reloader: Arc<Reloader>,
-    shutdown: impl std::future::Future<Output = ()>,
-) -> notify::Result<()> {
-    use notify::Watcher;
+    classifier: Classifier,
+    watcher: notify::RecommendedWatcher,
+    events: mpsc::UnboundedReceiver<Source>,
+}
 
-    let classifier = Classifier::new(reloader.config());
-    let (sender, mut events) = mpsc::unbounded_channel();
-    let watch_classifier = classifier.clone();
-    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        let Ok(event) = event else { return };
-        if event.kind.is_access() {
-            return;
-        }
-        for path in &event.paths {
-            if let Some(source) = watch_classifier.classify(path) {
-                let _ = sender.send(source);
+impl Watching {
+    /// Watches the sources of `reloader`'s configuration. Watching folders rather than files
+    /// sees editors' write-then-rename saves and geoipupdate's atomic rename. When the system
+    /// loses events (a queue overflow) or reports an error, every source is re-read.
+    pub fn start(reloader: Arc<Reloader>) -> notify::Result<Watching> {
+        use notify::Watcher;
+
+        let classifier = Classifier::new(reloader.config());
+        let (sender, events) = mpsc::unbounded_channel();
+        let watch_classifier = classifier.clone();
+        let everything = reloader.configured();
+        let created = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            let event = match event {
+                Ok(event) => event,
+                Err(error) => {
+                    tracing::warn!(%error, "the file watcher reported an error; re-reading every source");
+                    for source in &everything {
+                        let _ = sender.send(*source);
+                    }
+                    return;
+                }
+            };
+            if event.need_rescan() {
+                tracing::warn!("the file watcher lost events; re-reading every source");
+                for source in &everything {
+                    let _ = sender.send(*source);
+                }
+                return;
+            }
+            if event.kind.is_access() {
+                return;
+            }
+            for path in &event.paths {
+                for source in watch_classifier.classify(path) {
+                    let _ = sender.send(source);
+                }
+            }
+        });
+        let mut watcher = match created {
+            Ok(watcher) => watcher,
+            Err(error) => {
+                tracing::error!(%error, "cannot watch files; reload with SIGHUP or the admin route");
+                return Err(error);
+            }
+        };
+        for (folder, recursive) in classifier.watched() {
+            let mode = if recursive {
+                notify::RecursiveMode::Recursive
+            } else {
+                notify::RecursiveMode::NonRecursive
+            };
+            if let Err(error) = watcher.watch(&folder, mode) {
+                tracing::warn!(folder = %folder.display(), %error, "cannot watch; changes there need SIGHUP or the admin route");
             }
         }
-    })?;
-    for (folder, recursive) in classifier.watched() {
-        let mode = if recursive {
-            notify::RecursiveMode::Recursive
-        } else {
-            notify::RecursiveMode::NonRecursive
-        };
-        if let Err(error) = watcher.watch(&folder, mode) {
-            tracing::warn!(folder = %folder.display(), %error, "cannot watch; changes there need SIGHUP or the admin route");
+        Ok(Watching {
+            reloader,
+            classifier,
+            watcher,
+            events,
+        })
+    }
+
+    /// Reloads what changed until `shutdown` resolves. The catalog folder's watch is renewed
+    /// before every catalog reload, so a folder deleted and recreated, or renamed into place,
+    /// is watched again.
+    pub async fn run(mut self, shutdown: impl std::future::Future<Output = ()>) {
+        use notify::Watcher;
+
+        tokio::pin!(shutdown);
+        loop {
+            let batch = tokio::select! {
+                batch = next_batch(&mut self.events, QUIET, MAX_WAIT) => batch,
+                () = &mut shutdown => break,
+            };
+            let Some(batch) = batch else { break };
+            if batch.contains(&Source::Catalog) {
+                // Renews the watch if the folder was replaced; harmless when it was not, and an
+                // error while it is missing (the reload below records that).
+                let _ = self
+                    .watcher
+                    .watch(self.classifier.catalogs(), notify::RecursiveMode::Recursive);
+            }
+            let reloader = Arc::clone(&self.reloader);
+            let reloaded =
+                tokio::task::spawn_blocking(move || reloader.reload(&batch, Trigger::Watch, now()))
+                    .await;
+            if let Err(error) = reloaded {
+                tracing::error!(%error, "a reload stopped unexpectedly; the last good snapshot is still served");
+            }
         }
     }
-    tokio::pin!(shutdown);
-    loop {
-        let batch = tokio::select! {
-            batch = next_batch(&mut events, QUIET, MAX_WAIT) => batch,
-            () = &mut shutdown => break,
-        };
-        let Some(batch) = batch else { break };
-        let reloader = Arc::clone(&reloader);
-        let _ = tokio::task::spawn_blocking(move || reloader.reload(&batch, Trigger::Watch, now()))
-            .await;
-    }
-    drop(watcher);
-    Ok(())
 }
 
 /// The current time to the second, as status and answers show it.
@@ -715,11 +816,16 @@ mod tests {
         config.geoip.overrides = Some("/srv/geoip/overrides.toml".into());
         let classifier = Classifier::new(&config);
         let at = |path: &str| classifier.classify(Path::new(path));
-        assert_eq!(at("/srv/catalogs/a/b.toml"), Some(Source::Catalog));
-        assert_eq!(at("/srv/catalogs/.b.toml.swp"), None);
-        assert_eq!(at("/srv/geoip/city.mmdb"), Some(Source::Geoip));
-        assert_eq!(at("/srv/geoip/city.mmdb.tmp"), None);
-        assert_eq!(at("/srv/geoip/overrides.toml"), Some(Source::Overrides));
-        assert_eq!(classifier.watched().len(), 2);
+        assert_eq!(at("/srv/catalogs/a/b.toml"), [Source::Catalog]);
+        assert_eq!(at("/srv/catalogs/.b.toml.swp"), []);
+        assert_eq!(at("/srv/catalogs/.git/index"), []);
+        assert_eq!(at("/srv/catalogs/..data"), [Source::Catalog]);
+        assert_eq!(at("/srv/catalogs"), [Source::Catalog]);
+        assert_eq!(at("/srv/geoip/city.mmdb"), [Source::Geoip]);
+        assert_eq!(at("/srv/geoip/city.mmdb.tmp"), []);
+        assert_eq!(at("/srv/geoip/overrides.toml"), [Source::Overrides]);
+        assert_eq!(at("/srv/geoip/..data"), [Source::Geoip, Source::Overrides]);
+        // The catalog folder recursively, and /srv (its parent) and /srv/geoip once each.
+        assert_eq!(classifier.watched().len(), 3);
     }
 }

@@ -11,8 +11,10 @@ use subtle::ConstantTimeEq;
 
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
-use crate::http::{versioned, wire};
+use crate::http::{Peer, versioned, wire};
+use crate::privacy::TruncatedIp;
 use crate::reload::{self, Source, Trigger};
+use crate::snapshot::Snapshot;
 
 /// What is loaded, from where, since when, and how the last reload went.
 #[utoipa::path(
@@ -22,7 +24,7 @@ use crate::reload::{self, Source, Trigger};
 )]
 pub async fn get_status(State(state): State<AppState>) -> Response {
     let snapshot = state.snapshot();
-    versioned(&snapshot, Json(status(&state, reload::now())))
+    versioned(&snapshot, Json(status(&state, &snapshot, reload::now())))
 }
 
 /// Reloads every source now. Needs the admin token; without one configured the route does
@@ -41,25 +43,33 @@ pub async fn get_status(State(state): State<AppState>) -> Response {
 )]
 pub async fn post_reload(
     State(state): State<AppState>,
+    Peer(peer): Peer,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let Some(token) = &state.settings().admin_token else {
         return Err(ApiError::NotFound);
     };
-    if state.admin_locked() {
+    let client = state
+        .client_ip(peer, &headers)
+        .ok()
+        .flatten()
+        .map(TruncatedIp::new);
+    if state.admin_locked(client) {
         return Err(ApiError::TooManyAttempts);
     }
+    // The scheme name is case-insensitive (RFC 9110).
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .unwrap_or("");
+        .and_then(|value| value.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map_or("", |(_, token)| token.trim());
     // Hashing first makes the comparison take the same time whatever the lengths.
     let matches: bool = Sha256::digest(given.as_bytes())
         .ct_eq(&Sha256::digest(token.as_bytes()))
         .into();
     if !matches {
-        state.admin_failed();
+        state.admin_failed(client);
         tracing::warn!("refused an admin request with a missing or wrong token");
         return Err(ApiError::Unauthorized);
     }
@@ -85,7 +95,10 @@ pub async fn post_reload(
         return Err(ApiError::ReloadFailed(messages));
     }
     let snapshot = state.snapshot();
-    Ok(versioned(&snapshot, Json(status(&state, reload::now()))))
+    Ok(versioned(
+        &snapshot,
+        Json(status(&state, &snapshot, reload::now())),
+    ))
 }
 
 /// The process is alive.
@@ -124,9 +137,8 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-/// The status object, built from the served snapshot and the reloader's record.
-pub fn status(state: &AppState, now: Timestamp) -> wire::Status {
-    let snapshot = state.snapshot();
+/// The status object, built from `snapshot` and the reloader's record.
+pub fn status(state: &AppState, snapshot: &Snapshot, now: Timestamp) -> wire::Status {
     let reloads = state.reloader().status();
     let config = state.reloader().config();
     let last_error = |source: Source| {
@@ -147,16 +159,9 @@ pub fn status(state: &AppState, now: Timestamp) -> wire::Status {
             "the database was built {age_days} days ago, more than geoip.max_age_days ({max_age})"
         ));
     }
-    if !geoip.has_regions && catalog.has_region_rules() {
-        geoip_warnings.push(
-            "the database has no region codes but the catalog has region-level rules: they never \
-             grant, and region exclusions and blackouts deny the whole country"
-                .into(),
-        );
-    }
     let anonymizer = snapshot.locator().anonymizer.as_ref();
     wire::Status {
-        ready: true,
+        ready: !state.is_draining(),
         catalog: wire::CatalogStatus {
             path: config.catalogs.display().to_string(),
             version: catalog.version().to_owned(),

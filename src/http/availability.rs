@@ -41,7 +41,7 @@ pub async fn get_availability(
 ) -> Result<Response, ApiError> {
     let params = params::Params::parse(raw.as_deref(), &["ip", "title", "at", "platform", "home"])?;
     let title_id = params.required("title")?;
-    let ip = params::ip(params.get("ip"), state.client_ip(peer, &headers)?)?;
+    let ip = params::ip(params.get("ip"), || state.client_ip(peer, &headers))?;
     let snapshot = state.snapshot();
     let catalog = snapshot.catalog();
     let title = catalog
@@ -82,20 +82,31 @@ pub async fn post_availability(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let bytes = tokio::time::timeout(
+    let bytes = match tokio::time::timeout(
         crate::http::BODY_READ_TIMEOUT,
         axum::body::to_bytes(body, MAX_BODY),
     )
     .await
-    .map_err(|_| ApiError::Timeout)?
-    .map_err(|_| ApiError::BodyTooLarge(MAX_BODY))?;
+    {
+        Err(_) => return Err(ApiError::Timeout),
+        Ok(Err(error)) => {
+            let too_large = std::error::Error::source(&error)
+                .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
+            return Err(if too_large {
+                ApiError::BodyTooLarge(MAX_BODY)
+            } else {
+                ApiError::InvalidJson("the body could not be read".into())
+            });
+        }
+        Ok(Ok(bytes)) => bytes,
+    };
     let request: wire::BatchRequest = serde_json::from_slice(&bytes).map_err(|error| {
         ApiError::InvalidJson(format!("the body is not a batch request: {error}"))
     })?;
     if request.titles.len() > MAX_BATCH {
         return Err(ApiError::TooManyTitles(MAX_BATCH));
     }
-    let ip = params::ip(request.ip.as_deref(), state.client_ip(peer, &headers)?)?;
+    let ip = params::ip(request.ip.as_deref(), || state.client_ip(peer, &headers))?;
     let snapshot = state.snapshot();
     let catalog = snapshot.catalog();
     let query = params::query(

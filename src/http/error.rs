@@ -41,7 +41,7 @@ pub enum ApiError {
     ReloadFailed(Vec<String>),
     /// Too many requests in flight.
     Overloaded,
-    /// The request took too long.
+    /// The request body did not arrive in time.
     Timeout,
 }
 
@@ -79,7 +79,7 @@ impl ApiError {
             ApiError::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
             ApiError::ReloadFailed(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Timeout => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Timeout => StatusCode::REQUEST_TIMEOUT,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -113,7 +113,7 @@ impl ApiError {
                 "a source failed to reload; the last good version is still served".into()
             }
             ApiError::Overloaded => "too many requests in flight; retry shortly".into(),
-            ApiError::Timeout => "the request took too long".into(),
+            ApiError::Timeout => "the request body did not arrive in time".into(),
         }
     }
 }

@@ -26,7 +26,7 @@ pub async fn locate(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let params = params::Params::parse(raw.as_deref(), &["ip"])?;
-    let ip = params::ip(params.get("ip"), state.client_ip(peer, &headers)?)?;
+    let ip = params::ip(params.get("ip"), || state.client_ip(peer, &headers))?;
     let snapshot = state.snapshot();
     let location = snapshot.locator().locate(ip);
     Ok(versioned(

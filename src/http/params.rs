@@ -64,14 +64,18 @@ impl Params {
     }
 }
 
-/// The address asked about: `ip` when given (an empty one is invalid), else the client's.
-pub fn ip(value: Option<&str>, client: Option<IpAddr>) -> Result<IpAddr, ApiError> {
+/// The address asked about: `ip` when given (an empty one is invalid), else the client's,
+/// worked out only then (so a bad forwarded header does not fail a request that names `ip`).
+pub fn ip(
+    value: Option<&str>,
+    client: impl FnOnce() -> Result<Option<IpAddr>, ApiError>,
+) -> Result<IpAddr, ApiError> {
     match value {
         Some(text) => text
             .trim()
             .parse::<IpAddr>()
             .map_err(|_| ApiError::InvalidIp(text.to_owned())),
-        None => client.ok_or(ApiError::MissingParameter("ip")),
+        None => client()?.ok_or(ApiError::MissingParameter("ip")),
     }
 }
 
@@ -148,10 +152,18 @@ mod tests {
 
     #[test]
     fn an_empty_ip_is_invalid_and_a_missing_one_is_the_client() {
-        assert_eq!(ip(Some(""), None).unwrap_err().code(), "invalid_ip");
-        assert_eq!(ip(None, None).unwrap_err().code(), "missing_parameter");
+        assert_eq!(ip(Some(""), || Ok(None)).unwrap_err().code(), "invalid_ip");
+        assert_eq!(
+            ip(None, || Ok(None)).unwrap_err().code(),
+            "missing_parameter"
+        );
         let client: IpAddr = "192.0.2.1".parse().unwrap();
-        assert_eq!(ip(None, Some(client)), Ok(client));
+        assert_eq!(ip(None, || Ok(Some(client))), Ok(client));
+        let bad_header = || Err(ApiError::InvalidIp("x".into()));
+        assert_eq!(
+            ip(Some("192.0.2.9"), bad_header),
+            Ok("192.0.2.9".parse().unwrap())
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `AppState`: a cheap clone of shared handles (the snapshot, the reloader, the metrics, the
 //! settings) that every handler receives.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -15,6 +16,7 @@ use crate::catalog::AnonymizerPolicy;
 use crate::config::Config;
 use crate::http::error::ApiError;
 use crate::metrics::Metrics;
+use crate::privacy::TruncatedIp;
 use crate::reload::Reloader;
 use crate::snapshot::Snapshot;
 
@@ -70,8 +72,9 @@ struct Inner {
     settings: Settings,
     in_flight: Arc<Semaphore>,
     draining: AtomicBool,
-    /// Failed admin attempts in the current window: (window start, failures).
-    admin_failures: Mutex<(Instant, u32)>,
+    /// Failed admin attempts per client network in the current window: (window start,
+    /// failures). Keyed by the truncated address, never the full one.
+    admin_failures: Mutex<HashMap<Option<TruncatedIp>, (Instant, u32)>>,
 }
 
 /// Failed admin attempts allowed per window before every attempt is refused until it ends.
@@ -90,7 +93,7 @@ impl AppState {
                 metrics,
                 settings,
                 draining: AtomicBool::new(false),
-                admin_failures: Mutex::new((Instant::now(), 0)),
+                admin_failures: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -130,26 +133,32 @@ impl AppState {
         self.inner.draining.load(Ordering::Relaxed)
     }
 
-    /// True while failed admin attempts have used up the current window: guessing the token
-    /// is limited to a few tries a minute, right or wrong.
-    pub fn admin_locked(&self) -> bool {
+    /// True while `client`'s network has used up its failed admin attempts for the current
+    /// window: guessing the token is limited to a few tries a minute, right or wrong, and
+    /// one network's guesses do not lock out another.
+    pub fn admin_locked(&self, client: Option<TruncatedIp>) -> bool {
         let mut failures = self.lock_failures();
-        if failures.0.elapsed() >= ADMIN_WINDOW {
-            *failures = (Instant::now(), 0);
-        }
-        failures.1 >= ADMIN_FAILURES_PER_WINDOW
+        failures.retain(|_, (since, _)| since.elapsed() < ADMIN_WINDOW);
+        failures
+            .get(&client)
+            .is_some_and(|(_, count)| *count >= ADMIN_FAILURES_PER_WINDOW)
     }
 
-    /// Counts one failed admin attempt.
-    pub fn admin_failed(&self) {
+    /// Counts one failed admin attempt from `client`'s network.
+    pub fn admin_failed(&self, client: Option<TruncatedIp>) {
         let mut failures = self.lock_failures();
-        if failures.0.elapsed() >= ADMIN_WINDOW {
-            *failures = (Instant::now(), 0);
+        failures.retain(|_, (since, _)| since.elapsed() < ADMIN_WINDOW);
+        // Bounded: beyond this many networks at once, the oldest windows are forgotten.
+        if failures.len() >= 4096 {
+            failures.clear();
         }
-        failures.1 = failures.1.saturating_add(1);
+        let entry = failures.entry(client).or_insert((Instant::now(), 0));
+        entry.1 = entry.1.saturating_add(1);
     }
 
-    fn lock_failures(&self) -> std::sync::MutexGuard<'_, (Instant, u32)> {
+    fn lock_failures(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<Option<TruncatedIp>, (Instant, u32)>> {
         self.inner
             .admin_failures
             .lock()

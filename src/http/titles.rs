@@ -42,7 +42,7 @@ pub async fn list_titles(
         raw.as_deref(),
         &["ip", "at", "platform", "home", "limit", "after"],
     )?;
-    let ip = params::ip(params.get("ip"), state.client_ip(peer, &headers)?)?;
+    let ip = params::ip(params.get("ip"), || state.client_ip(peer, &headers))?;
     let limit = match params.get("limit") {
         None => DEFAULT_LIMIT,
         Some(text) => text
@@ -91,9 +91,12 @@ pub async fn list_titles(
 )]
 pub async fn get_title(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, axum::extract::rejection::PathRejection>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
+    let Path(id) = id.map_err(|_| {
+        ApiError::InvalidParameter("the title id in the path is not valid UTF-8".into())
+    })?;
     let params = params::Params::parse(raw.as_deref(), &["at"])?;
     let at = params::at(params.get("at"), crate::reload::now())?;
     let snapshot = state.snapshot();

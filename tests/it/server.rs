@@ -68,12 +68,11 @@ async fn start(config: geoavail::config::Config) -> Running {
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let (watch_stop, watch_stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(geoavail::reload::watch(
-        Arc::clone(state.reloader()),
-        async move {
-            let _ = watch_stopped.await;
-        },
-    ));
+    // Watching is set up before the test writes anything, so no write can be missed.
+    let watching = geoavail::reload::Watching::start(Arc::clone(state.reloader())).unwrap();
+    tokio::spawn(watching.run(async move {
+        let _ = watch_stopped.await;
+    }));
     let served = tokio::spawn(geoavail::http::serve(listener, router, async move {
         let _ = stopped.await;
         let _ = watch_stop.send(());
@@ -429,4 +428,58 @@ fn the_log_never_holds_a_full_client_address() {
         log.contains("2001:db8:ab::/48"),
         "requests are logged, truncated:\n{log}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_catalog_folder_deleted_and_recreated_is_watched_again() {
+    let root = tempfile::tempdir().unwrap();
+    let catalogs = root.path().join("catalogs");
+    copy_dir(&repo_file("catalogs"), &catalogs);
+    let mut config = demo_config();
+    config.catalogs = catalogs.clone();
+    let server = start(config).await;
+    let before = server.state.snapshot().version().to_owned();
+
+    std::fs::rename(&catalogs, root.path().join("old-catalogs")).unwrap();
+    let state = server.state.clone();
+    eventually("the missing folder to show as an error", || {
+        state
+            .reloader()
+            .status()
+            .errors
+            .contains_key(&Source::Catalog)
+    })
+    .await;
+    assert_eq!(
+        server.state.snapshot().version(),
+        before,
+        "the last good catalog still serves"
+    );
+
+    // A new folder, renamed into place as deployment tools do.
+    let staged = root.path().join("staged");
+    copy_dir(&repo_file("catalogs"), &staged);
+    std::fs::write(staged.join(EXTRA), good_version(1)).unwrap();
+    std::fs::rename(&staged, &catalogs).unwrap();
+    let expected = catalog_version(&catalogs);
+    eventually("the new folder to be served", || {
+        state.snapshot().version() == expected
+    })
+    .await;
+
+    // And edits inside it are seen.
+    std::fs::write(catalogs.join(EXTRA), good_version(2)).unwrap();
+    let expected = catalog_version(&catalogs);
+    eventually("an edit in the new folder to be served", || {
+        state.snapshot().version() == expected
+    })
+    .await;
+    assert!(
+        !state
+            .reloader()
+            .status()
+            .errors
+            .contains_key(&Source::Catalog)
+    );
+    server.shutdown().await;
 }
