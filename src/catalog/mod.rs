@@ -88,8 +88,8 @@ pub struct License {
     pub window: Window,
     /// On which platforms; `None` is every platform.
     pub platforms: Option<Platforms>,
-    /// For display.
-    pub written: AsWritten,
+    /// For display; boxed, because answers never read it.
+    pub written: Box<AsWritten>,
 }
 
 impl License {
@@ -108,8 +108,8 @@ pub struct Blackout {
     pub window: Window,
     /// Why, for people.
     pub reason: Option<String>,
-    /// For display.
-    pub written: AsWritten,
+    /// For display; boxed, because answers never read it.
+    pub written: Box<AsWritten>,
 }
 
 /// A title and its rights.

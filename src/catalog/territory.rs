@@ -47,11 +47,7 @@ impl CountrySet {
     pub fn iter(&self) -> impl Iterator<Item = CountryCode> + '_ {
         (0..26 * 26)
             .filter(|slot| self.0[slot / 64] & (1 << (slot % 64)) != 0)
-            .map(|slot| {
-                let code = [b'A' + (slot / 26) as u8, b'A' + (slot % 26) as u8];
-                CountryCode::parse(std::str::from_utf8(&code).expect("ASCII letters"))
-                    .expect("two capital letters")
-            })
+            .map(from_slot)
     }
 
     fn union_with(&mut self, other: &CountrySet) {
@@ -61,9 +57,9 @@ impl CountrySet {
     }
 }
 
+#[inline]
 fn slot(country: CountryCode) -> usize {
-    let bytes = country.as_str().as_bytes();
-    usize::from(bytes[0] - b'A') * 26 + usize::from(bytes[1] - b'A')
+    country.slot()
 }
 
 /// How a set of territories matches a location.
@@ -78,16 +74,46 @@ pub enum Match {
     IfRegionKnown,
 }
 
-/// The places a license, exclusion or blackout names, with groups expanded.
+/// The places a license, exclusion or blackout names, with groups expanded. Compact, because
+/// answering touches every territory set of a title: a few countries sit inline (one cache
+/// line), longer lists use a bitmap, and regions (rare) live behind a pointer.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Hash)]
 pub struct Territories {
     /// `@WORLD`: every known country.
     pub world: bool,
-    countries: CountrySet,
+    countries: Countries,
+    /// `None` when no region is named, the common case.
+    regions: Option<Box<Regions>>,
+}
+
+/// Up to this many countries are kept inline.
+const FEW: usize = 12;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Countries {
+    /// `slots[..len]`, sorted, as `slot` numbers.
+    Few {
+        len: u8,
+        slots: [u16; FEW],
+    },
+    Many(Box<CountrySet>),
+}
+
+impl Default for Countries {
+    fn default() -> Countries {
+        Countries::Few {
+            len: 0,
+            slots: [0; FEW],
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Regions {
     /// Sorted, without duplicates.
-    regions: Vec<RegionCode>,
-    /// The countries of `regions`.
-    region_countries: CountrySet,
+    codes: Vec<RegionCode>,
+    /// The countries of `codes`.
+    countries: CountrySet,
 }
 
 impl Territories {
@@ -97,11 +123,14 @@ impl Territories {
         if self.world || self.countries.contains(country) {
             return Match::Yes;
         }
-        if !self.region_countries.contains(country) {
+        let Some(regions) = &self.regions else {
+            return Match::No;
+        };
+        if !regions.countries.contains(country) {
             return Match::No;
         }
         match region {
-            Some(region) if self.regions.binary_search(&region).is_ok() => Match::Yes,
+            Some(region) if regions.codes.binary_search(&region).is_ok() => Match::Yes,
             Some(_) => Match::No,
             None => Match::IfRegionKnown,
         }
@@ -109,30 +138,69 @@ impl Territories {
 
     /// True when nothing is named.
     pub fn is_empty(&self) -> bool {
-        !self.world && self.countries.is_empty() && self.regions.is_empty()
+        !self.world && self.countries.is_empty() && self.regions.is_none()
     }
 
-    /// Countries named whole (not through `@WORLD`).
-    pub fn countries(&self) -> impl Iterator<Item = CountryCode> + '_ {
-        self.countries.iter()
+    /// Countries named whole (not through `@WORLD`), in code order.
+    pub fn countries(&self) -> Vec<CountryCode> {
+        match &self.countries {
+            Countries::Few { len, slots } => slots[..usize::from(*len)]
+                .iter()
+                .map(|&s| from_slot(usize::from(s)))
+                .collect(),
+            Countries::Many(set) => set.iter().collect(),
+        }
     }
 
     /// Regions named.
     pub fn regions(&self) -> &[RegionCode] {
-        &self.regions
+        self.regions.as_ref().map_or(&[], |regions| &regions.codes)
     }
 
     /// True when some region of `country` is named.
     pub fn names_a_region_of(&self, country: CountryCode) -> bool {
-        self.region_countries.contains(country)
+        self.regions
+            .as_ref()
+            .is_some_and(|regions| regions.countries.contains(country))
     }
 
     /// True when any region is named.
     pub fn has_regions(&self) -> bool {
-        !self.regions.is_empty()
+        self.regions.is_some()
+    }
+}
+
+impl Countries {
+    #[inline]
+    fn contains(&self, country: CountryCode) -> bool {
+        match self {
+            Countries::Few { len, slots } => {
+                let wanted = slot(country) as u16;
+                slots[..usize::from(*len)].contains(&wanted)
+            }
+            Countries::Many(set) => set.contains(country),
+        }
     }
 
-    fn add(&mut self, other: &Territories) {
+    fn is_empty(&self) -> bool {
+        match self {
+            Countries::Few { len, .. } => *len == 0,
+            Countries::Many(set) => set.is_empty(),
+        }
+    }
+}
+
+/// Territories while groups are expanded: plain sets, unioned freely, then made compact.
+#[derive(Debug, Clone, Default)]
+struct Draft {
+    world: bool,
+    countries: CountrySet,
+    regions: Vec<RegionCode>,
+    region_countries: CountrySet,
+}
+
+impl Draft {
+    fn add(&mut self, other: &Draft) {
         self.world |= other.world;
         self.countries.union_with(&other.countries);
         self.region_countries.union_with(&other.region_countries);
@@ -153,6 +221,37 @@ impl Territories {
             self.regions.insert(at, region);
         }
     }
+
+    fn finish(self) -> Territories {
+        let slots: Vec<u16> = self.countries.iter().map(|c| slot(c) as u16).collect();
+        let countries = if slots.len() <= FEW {
+            let mut inline = [0; FEW];
+            inline[..slots.len()].copy_from_slice(&slots);
+            Countries::Few {
+                len: slots.len() as u8,
+                slots: inline,
+            }
+        } else {
+            Countries::Many(Box::new(self.countries))
+        };
+        let regions = (!self.regions.is_empty()).then(|| {
+            Box::new(Regions {
+                codes: self.regions,
+                countries: self.region_countries,
+            })
+        });
+        Territories {
+            world: self.world,
+            countries,
+            regions,
+        }
+    }
+}
+
+fn from_slot(slot: usize) -> CountryCode {
+    let code = [b'A' + (slot / 26) as u8, b'A' + (slot % 26) as u8];
+    CountryCode::parse(std::str::from_utf8(&code).expect("ASCII letters"))
+        .expect("two capital letters")
 }
 
 /// One written territory, checked but not yet expanded.
@@ -229,7 +328,7 @@ pub enum GroupError {
 #[derive(Debug, Default)]
 pub struct Groups {
     definitions: HashMap<String, Vec<Territory>>,
-    expanded: HashMap<String, Result<Territories, GroupError>>,
+    expanded: HashMap<String, Result<Draft, GroupError>>,
 }
 
 impl Groups {
@@ -248,7 +347,7 @@ impl Groups {
 
     /// Expands written territories into a set; the first group problem met is the error.
     pub fn expand(&mut self, written: &[Territory]) -> Result<Territories, GroupError> {
-        let mut territories = Territories::default();
+        let mut territories = Draft::default();
         for territory in written {
             match territory {
                 Territory::Country(country) => territories.add_country(*country),
@@ -259,11 +358,11 @@ impl Groups {
                 }
             }
         }
-        Ok(territories)
+        Ok(territories.finish())
     }
 
     /// The expansion of `@name`; `path` holds the groups being expanded around it.
-    fn group(&mut self, name: &str, path: &mut Vec<String>) -> Result<Territories, GroupError> {
+    fn group(&mut self, name: &str, path: &mut Vec<String>) -> Result<Draft, GroupError> {
         if let Some(done) = self.expanded.get(name) {
             return done.clone();
         }
@@ -274,12 +373,12 @@ impl Groups {
             return Err(GroupError::Cycle(cycle));
         }
         let result = match name {
-            "WORLD" => Ok(Territories {
+            "WORLD" => Ok(Draft {
                 world: true,
-                ..Territories::default()
+                ..Draft::default()
             }),
             "EU" => {
-                let mut eu = Territories::default();
+                let mut eu = Draft::default();
                 for code in EU_MEMBERS {
                     eu.add_country(CountryCode::parse(code).expect("EU codes are well-formed"));
                 }
@@ -290,7 +389,7 @@ impl Groups {
                     return Err(GroupError::Unknown(name.to_owned()));
                 };
                 path.push(name.to_owned());
-                let mut territories = Territories::default();
+                let mut territories = Draft::default();
                 let mut result = Ok(());
                 for member in &members {
                     match member {
@@ -385,7 +484,7 @@ mod tests {
         let eu = territories(&["@EU"], &[]);
         assert_eq!(eu.matches(country("FR"), None), Match::Yes);
         assert_eq!(eu.matches(country("NO"), None), Match::No);
-        assert_eq!(eu.countries().count(), 27);
+        assert_eq!(eu.countries().len(), 27);
     }
 
     #[test]

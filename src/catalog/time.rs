@@ -225,10 +225,9 @@ struct Zones {
 }
 
 impl Zones {
+    #[inline]
     fn column(&self, country: CountryCode) -> usize {
-        let bytes = country.as_str().as_bytes();
-        let slot = usize::from(bytes[0] - b'A') * 26 + usize::from(bytes[1] - b'A');
-        self.column_of[slot].unwrap_or(self.columns.len())
+        self.column_of[country.slot()].unwrap_or(self.columns.len())
     }
 }
 
@@ -256,9 +255,7 @@ fn zones() -> &'static Zones {
             let Some(country) = CountryCode::parse(&code) else {
                 continue;
             };
-            let bytes = country.as_str().as_bytes();
-            column_of[usize::from(bytes[0] - b'A') * 26 + usize::from(bytes[1] - b'A')] =
-                Some(columns.len());
+            column_of[country.slot()] = Some(columns.len());
             columns.push(tzs);
         }
         Zones { column_of, columns }

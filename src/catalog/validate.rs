@@ -398,7 +398,7 @@ impl Check<'_> {
             exclude,
             window,
             platforms: license_platforms?,
-            written,
+            written: Box::new(written),
         })
     }
 
@@ -417,7 +417,7 @@ impl Check<'_> {
             territories,
             window,
             reason: raw.reason.as_ref().map(|reason| reason.get_ref().clone()),
-            written,
+            written: Box::new(written),
         })
     }
 

@@ -36,6 +36,12 @@ impl CountryCode {
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).expect("built from ASCII letters only")
     }
+
+    /// The two letters' position in `AA..ZZ` (0..676), for tables indexed by country.
+    #[inline]
+    pub fn slot(self) -> usize {
+        usize::from(self.0[0] - b'A') * 26 + usize::from(self.0[1] - b'A')
+    }
 }
 
 impl fmt::Display for CountryCode {
