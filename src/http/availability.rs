@@ -22,10 +22,7 @@ pub const MAX_BODY: usize = 256 * 1024;
     path = "/v1/availability",
     params(
         ("title" = String, Query, description = "The title's id"),
-        ("ip" = Option<String>, Query, description = "The device's address; default: the client's (through trusted proxies)"),
-        ("at" = Option<String>, Query, description = "RFC 3339 with an offset; default: now"),
-        ("platform" = Option<String>, Query, description = "The device's platform, such as `tv`"),
-        ("home" = Option<String>, Query, description = "The account's home country, for EU portability")
+        wire::DeviceParams
     ),
     responses(
         (status = 200, description = "The answer for one title", body = wire::Availability),

@@ -20,10 +20,7 @@ pub const MAX_LIMIT: usize = 10_000;
     get,
     path = "/v1/titles",
     params(
-        ("ip" = Option<String>, Query, description = "The device's address; default: the client's (through trusted proxies)"),
-        ("at" = Option<String>, Query, description = "RFC 3339 with an offset; default: now"),
-        ("platform" = Option<String>, Query, description = "The device's platform, such as `tv`"),
-        ("home" = Option<String>, Query, description = "The account's home country, for EU portability"),
+        wire::DeviceParams,
         ("limit" = Option<usize>, Query, description = "Titles per page, 1 to 10000; default 1000"),
         ("after" = Option<String>, Query, description = "The `next_after` of the previous page")
     ),

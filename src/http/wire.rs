@@ -409,3 +409,19 @@ pub struct Status {
     /// Null before the first reload after start-up.
     pub last_reload: Option<LastReload>,
 }
+
+/// The query parameters shared by the routes that answer for a device (for the OpenAPI
+/// document; the handlers parse them strictly in `params`).
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct DeviceParams {
+    /// The device's address; default: the client's (through trusted proxies).
+    ip: Option<String>,
+    /// RFC 3339 with an offset; default: now.
+    at: Option<String>,
+    /// The device's platform, such as `tv`.
+    platform: Option<String>,
+    /// The account's home country, for EU portability.
+    home: Option<String>,
+}

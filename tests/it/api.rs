@@ -496,6 +496,13 @@ async fn the_api_describes_itself_in_openapi_3() {
     );
     assert!(body["paths"]["/v1/availability"]["post"].is_object());
     assert!(body["components"]["schemas"]["Availability"].is_object());
+    let names: Vec<&str> = body["paths"]["/v1/availability"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["title", "ip", "at", "platform", "home"]);
 }
 
 #[tokio::test]
