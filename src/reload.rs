@@ -141,8 +141,8 @@ pub struct StartupError {
 /// What was read last time, to recognise unchanged content.
 #[derive(Debug, Default)]
 struct Seen {
-    /// Catalog files by path: the text and its parse.
-    parsed: HashMap<String, ParsedFile>,
+    /// Catalog files by path: the text and its parse, shared with the validation that uses it.
+    parsed: HashMap<String, Arc<ParsedFile>>,
     /// A hash of each file source's bytes.
     hashes: HashMap<Source, [u8; 32]>,
 }
@@ -474,9 +474,9 @@ fn load_catalog(
     for (path, text) in files {
         let file = match seen.parsed.remove(&path) {
             Some(previous) if previous.text == text => previous,
-            _ => catalog::parse::parse_file(&path, &text),
+            _ => Arc::new(catalog::parse::parse_file(&path, &text)),
         };
-        still_there.insert(path, file.clone());
+        still_there.insert(path, Arc::clone(&file));
         parsed.push(file);
     }
     seen.parsed = still_there;

@@ -209,7 +209,7 @@ impl Catalog {
         mut titles: Vec<Title>,
         platforms: Vec<String>,
         local_times: LocalTimes,
-        files: &[ParsedFile],
+        files: &[&ParsedFile],
         warnings: Vec<Diagnostic>,
     ) -> Catalog {
         titles.sort_by(|a, b| a.id.cmp(&b.id));
@@ -347,7 +347,7 @@ fn merge_sorted(a: &[u32], b: &[u32]) -> Vec<u32> {
 }
 
 /// The content hash of a catalog: every file's relative path and bytes, in path order.
-fn version(files: &[ParsedFile]) -> String {
+fn version(files: &[&ParsedFile]) -> String {
     let mut hasher = Sha256::new();
     for file in files {
         hasher.update((file.path.len() as u64).to_le_bytes());

@@ -2,6 +2,7 @@
 //! ISO 3166, groups and their cycles, title ids across files, windows, time zones, platforms.
 //! Any error means no catalog. Never reads the clock: "now" arrives in `LoadOptions`.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::ops::Range;
 
@@ -17,8 +18,14 @@ use crate::catalog::{
 };
 use crate::diagnostic::{Diagnostic, LineIndex, Severity};
 
-/// Validates `files` (in path order) together.
-pub fn validate(files: &[ParsedFile], options: &LoadOptions) -> Result<Catalog, CatalogError> {
+/// Validates `files` (in path order) together. Takes owned or shared parses alike, so the
+/// reloader can keep unchanged files' parses without copying them.
+pub fn validate<F: Borrow<ParsedFile>>(
+    files: &[F],
+    options: &LoadOptions,
+) -> Result<Catalog, CatalogError> {
+    let files: Vec<&ParsedFile> = files.iter().map(Borrow::borrow).collect();
+    let files = files.as_slice();
     let mut check = Check {
         files,
         diagnostics: files
@@ -71,7 +78,7 @@ pub fn validate(files: &[ParsedFile], options: &LoadOptions) -> Result<Catalog, 
 type GroupMembers = (usize, String, Range<usize>, Vec<(Territory, Range<usize>)>);
 
 struct Check<'f> {
-    files: &'f [ParsedFile],
+    files: &'f [&'f ParsedFile],
     diagnostics: Vec<Diagnostic>,
     local_times: LocalTimes,
     /// Where a region is first named, for the warning about databases without regions.
