@@ -34,6 +34,8 @@ pub struct Metrics {
     pub requests: Family<RequestLabels, Counter>,
     /// Request latency.
     pub request_duration: Histogram,
+    /// Requests being answered now (bodies still arriving included).
+    pub requests_in_progress: Gauge,
     /// Reloads by source and result.
     pub reloads: Family<ReloadLabels, Counter>,
     /// Titles in the served catalog.
@@ -59,6 +61,12 @@ impl Default for Metrics {
             "geoavail_request_duration_seconds",
             "HTTP request latency",
             request_duration.clone(),
+        );
+        let requests_in_progress = Gauge::default();
+        registry.register(
+            "geoavail_requests_in_progress",
+            "Requests being answered now",
+            requests_in_progress.clone(),
         );
         let reloads = Family::<ReloadLabels, Counter>::default();
         registry.register(
@@ -88,6 +96,7 @@ impl Default for Metrics {
             registry,
             requests,
             request_duration,
+            requests_in_progress,
             reloads,
             catalog_titles,
             geoip_networks,

@@ -97,6 +97,12 @@ pub async fn post_availability(
         }
         Ok(Ok(bytes)) => bytes,
     };
+    // The permit the middleware leaves to requests with a body, once the body is here.
+    let _permit = state
+        .in_flight()
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| ApiError::Overloaded)?;
     let request: wire::BatchRequest = serde_json::from_slice(&bytes).map_err(|error| {
         ApiError::InvalidJson(format!("the body is not a batch request: {error}"))
     })?;

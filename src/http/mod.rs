@@ -38,6 +38,10 @@ pub const CATALOG_VERSION: HeaderName = HeaderName::from_static("x-catalog-versi
 pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest a client may take to send its request headers.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections served at once; beyond this, new ones wait in the listen backlog.
+pub const MAX_CONNECTIONS: usize = 16 * 1024;
+/// How often an idle HTTP/2 connection is pinged, and how long the answer may take.
+pub const HTTP2_KEEP_ALIVE: Duration = Duration::from_secs(20);
 /// The longest shutdown waits for requests in flight.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
@@ -113,9 +117,17 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
     }
     .map(TruncatedIp::new);
     let is_v1 = request.uri().path().starts_with("/v1/");
-    let mut response = match state.in_flight().clone().try_acquire_owned() {
-        Err(_) => ApiError::Overloaded.into_response(),
-        Ok(_permit) => next.run(request).await,
+    // A request with a body takes its in-flight permit once the body has arrived (in the
+    // handler), so that slow uploads cannot hold the permits everyone else needs.
+    let has_body = request.method() == axum::http::Method::POST;
+    state.metrics().requests_in_progress.inc();
+    let mut response = if has_body {
+        next.run(request).await
+    } else {
+        match state.in_flight().clone().try_acquire_owned() {
+            Err(_) => ApiError::Overloaded.into_response(),
+            Ok(_permit) => next.run(request).await,
+        }
     };
     if is_v1 && !response.headers().contains_key(CATALOG_VERSION) {
         let snapshot = state.snapshot();
@@ -123,6 +135,7 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
             response.headers_mut().insert(CATALOG_VERSION, value);
         }
     }
+    state.metrics().requests_in_progress.dec();
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
     state
@@ -180,8 +193,22 @@ pub async fn serve(
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .max_buf_size(64 * 1024);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(HTTP2_KEEP_ALIVE)
+        .keep_alive_timeout(HTTP2_KEEP_ALIVE)
+        .max_concurrent_streams(256);
+    let connections = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     tokio::pin!(shutdown);
     loop {
+        let slot = tokio::select! {
+            slot = std::sync::Arc::clone(&connections).acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -201,6 +228,7 @@ pub async fn serve(
         let connection = graceful.watch(connection.into_owned());
         tokio::spawn(async move {
             let _ = connection.await;
+            drop(slot);
         });
     }
     drop(listener);

@@ -318,11 +318,10 @@ async fn shutdown_finishes_requests_in_flight() {
     );
     stream.write_all(head.as_bytes()).await.unwrap();
     stream.write_all(&body[..10]).await.unwrap();
-    // The request is in flight once it holds a permit; then the shutdown begins.
+    // The request is in progress once the middleware has counted it; then shutdown begins.
     let state = server.state.clone();
-    let all = state.settings().max_in_flight;
-    eventually("the request to be in flight", || {
-        state.in_flight().available_permits() < all
+    eventually("the request to be in progress", || {
+        state.metrics().requests_in_progress.get() > 0
     })
     .await;
     let _ = server.stop.take().unwrap().send(());
