@@ -43,6 +43,8 @@ pub enum ApiError {
     Overloaded,
     /// The request body did not arrive in time.
     Timeout,
+    /// The request took longer than any request may.
+    RequestTimeout,
 }
 
 impl ApiError {
@@ -66,6 +68,7 @@ impl ApiError {
             ApiError::ReloadFailed(_) => "reload_failed",
             ApiError::Overloaded => "overloaded",
             ApiError::Timeout => "timeout",
+            ApiError::RequestTimeout => "timeout",
         }
     }
 
@@ -80,6 +83,7 @@ impl ApiError {
             ApiError::ReloadFailed(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Timeout => StatusCode::REQUEST_TIMEOUT,
+            ApiError::RequestTimeout => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -114,6 +118,7 @@ impl ApiError {
             }
             ApiError::Overloaded => "too many requests in flight; retry shortly".into(),
             ApiError::Timeout => "the request body did not arrive in time".into(),
+            ApiError::RequestTimeout => "the request took too long; retry".into(),
         }
     }
 }

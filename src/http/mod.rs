@@ -36,6 +36,8 @@ use crate::snapshot::Snapshot;
 pub const CATALOG_VERSION: HeaderName = HeaderName::from_static("x-catalog-version");
 /// The longest a client may take to send a request body.
 pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest any request may take before it is answered with 503 `timeout`.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// The longest a client may take to send its request headers.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections served at once; beyond this, new ones wait in the listen backlog.
@@ -100,9 +102,9 @@ pub fn versioned(snapshot: &Snapshot, body: impl IntoResponse) -> Response {
     response
 }
 
-/// Around every request: the in-flight limit, `X-Catalog-Version` on every `/v1/` answer
-/// (errors included), metrics, and a log line that never holds a full address. Handlers do
-/// no IO but reading a body, which has its own timeout; headers have hyper's.
+/// Around every request: the in-flight limit, the request timeout, `X-Catalog-Version` on
+/// every `/v1/` answer (errors included), metrics, and a log line that never holds a full
+/// address. Headers have hyper's read timeout and bodies their own.
 async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let route = route_label(request.uri().path());
@@ -121,13 +123,19 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
     // handler), so that slow uploads cannot hold the permits everyone else needs.
     let has_body = request.method() == axum::http::Method::POST;
     state.metrics().requests_in_progress.inc();
-    let mut response = if has_body {
-        next.run(request).await
-    } else {
-        match state.in_flight().clone().try_acquire_owned() {
-            Err(_) => ApiError::Overloaded.into_response(),
-            Ok(_permit) => next.run(request).await,
+    let answer = async {
+        if has_body {
+            next.run(request).await
+        } else {
+            match state.in_flight().clone().try_acquire_owned() {
+                Err(_) => ApiError::Overloaded.into_response(),
+                Ok(_permit) => next.run(request).await,
+            }
         }
+    };
+    let mut response = match tokio::time::timeout(REQUEST_TIMEOUT, answer).await {
+        Ok(response) => response,
+        Err(_) => ApiError::RequestTimeout.into_response(),
     };
     if is_v1 && !response.headers().contains_key(CATALOG_VERSION) {
         let snapshot = state.snapshot();

@@ -406,6 +406,27 @@ fn the_log_never_holds_a_full_client_address() {
         }
     });
 
+    // SIGHUP re-reads every source; the status says so.
+    let status = Command::new("kill")
+        .arg("-HUP")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    runtime.block_on(async {
+        let client = client();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let (_, _, status) = fetch(&client, addr, "/v1/status").await.unwrap();
+            if status["last_reload"]["trigger"] == "sighup" {
+                assert_eq!(status["last_reload"]["result"], "ok");
+                break;
+            }
+            assert!(Instant::now() < deadline, "SIGHUP did not reload: {status}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+
     let status = Command::new("kill")
         .arg("-TERM")
         .arg(child.id().to_string())
