@@ -503,3 +503,103 @@ async fn a_catalog_folder_deleted_and_recreated_is_watched_again() {
     );
     server.shutdown().await;
 }
+
+fn catalog_reloads(state: &geoavail::http::state::AppState, result: &str) -> u64 {
+    let prefix = format!("geoavail_reloads_total{{source=\"catalog\",result=\"{result}\"}}");
+    state
+        .metrics()
+        .encode()
+        .lines()
+        .find(|line| line.starts_with(&prefix))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+fn catalog_error(state: &geoavail::http::state::AppState) -> Option<String> {
+    state
+        .reloader()
+        .status()
+        .errors
+        .get(&Source::Catalog)
+        .map(|error| error.messages.join("\n"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_catalog_folder_replaced_by_a_file_keeps_serving_and_recovers() {
+    let root = tempfile::tempdir().unwrap();
+    let catalogs = root.path().join("catalogs");
+    copy_dir(&repo_file("catalogs"), &catalogs);
+    let mut config = demo_config();
+    config.catalogs = catalogs.clone();
+    let server = start(config).await;
+    let state = server.state.clone();
+    let good = state.snapshot().version().to_owned();
+
+    std::fs::rename(&catalogs, root.path().join("kept")).unwrap();
+    std::fs::write(&catalogs, "not a folder").unwrap();
+    eventually("the file to be refused", || {
+        catalog_error(&state).is_some_and(|message| message.contains("is not a folder"))
+    })
+    .await;
+    assert_eq!(state.snapshot().version(), good);
+
+    std::fs::remove_file(&catalogs).unwrap();
+    std::fs::rename(root.path().join("kept"), &catalogs).unwrap();
+    eventually("the folder to be back", || catalog_error(&state).is_none()).await;
+    assert_eq!(state.snapshot().version(), good);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_symlink_loop_in_the_catalog_is_an_error_not_a_hang() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&repo_file("catalogs"), dir.path());
+    let mut config = demo_config();
+    config.catalogs = dir.path().to_owned();
+    let server = start(config).await;
+    let state = server.state.clone();
+    let good = state.snapshot().version().to_owned();
+
+    let looped = dir.path().join("licensed/again");
+    std::os::unix::fs::symlink(dir.path(), &looped).unwrap();
+    eventually("the loop to be refused", || {
+        catalog_error(&state).is_some_and(|message| message.contains("loop"))
+    })
+    .await;
+    assert_eq!(state.snapshot().version(), good);
+
+    std::fs::remove_file(&looped).unwrap();
+    eventually("the loop's removal to clear the error", || {
+        catalog_error(&state).is_none()
+    })
+    .await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storm_of_writes_is_a_few_reloads() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&repo_file("catalogs"), dir.path());
+    let mut config = demo_config();
+    config.catalogs = dir.path().to_owned();
+    let server = start(config).await;
+    let state = server.state.clone();
+    let before = catalog_reloads(&state, "ok") + catalog_reloads(&state, "failed");
+
+    const WRITES: usize = 300;
+    for n in 0..WRITES {
+        std::fs::write(dir.path().join(EXTRA), good_version(n)).unwrap();
+    }
+    let expected = catalog_version(dir.path());
+    eventually("the last write to be served", || {
+        state.snapshot().version() == expected
+    })
+    .await;
+    let reloads = catalog_reloads(&state, "ok") + catalog_reloads(&state, "failed") - before;
+    assert!(
+        (1..=10).contains(&reloads),
+        "{WRITES} writes became {reloads} reloads"
+    );
+    server.shutdown().await;
+}
