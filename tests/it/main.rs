@@ -1,6 +1,7 @@
 //! geoavail's integration tests: one binary, one module per area.
 
 mod api;
+mod arbitrary_input;
 mod cli;
 mod geoip_props;
 mod props;
