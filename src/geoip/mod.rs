@@ -265,12 +265,12 @@ impl Locator {
     pub fn locate(&self, ip: IpAddr) -> Location {
         let override_entry = self.overrides.get(ip);
         let mut location = self.geoip.locate(ip);
-        if let Some(entry) = override_entry {
-            if let Some(country) = entry.country {
-                location.country = Some(country);
-                location.region = entry.region;
-                location.source = LocationSource::Override;
-            }
+        if let Some(entry) = override_entry
+            && let Some(country) = entry.country
+        {
+            location.country = Some(country);
+            location.region = entry.region;
+            location.source = LocationSource::Override;
         }
         location.anonymizer = match override_entry.and_then(|entry| entry.anonymizer) {
             Some(flag) => flag,
