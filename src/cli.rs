@@ -116,7 +116,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             query(&config, &request)
         }
         Command::Locate { ip, json } => locate(&config, ip, json),
-        Command::Diff { old, new, at, json } => diff(&old, &new, at.unwrap_or_else(now), json),
+        Command::Diff { old, new, at, json } => {
+            diff(&config, &old, &new, at.unwrap_or_else(now), json)
+        }
     }
 }
 
@@ -240,7 +242,7 @@ fn check(config: &Config, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
         now: Timestamp::now(),
         geoip_has_regions,
     };
-    match Catalog::load(dir, &options) {
+    match Catalog::load_with_limit(dir, config.limits.catalog_file_bytes, &options) {
         Ok(catalog) => {
             for warning in &catalog.warnings {
                 println!("{warning}");
@@ -283,7 +285,7 @@ struct QueryRequest {
 
 fn query(config: &Config, request: &QueryRequest) -> anyhow::Result<ExitCode> {
     let locator = Locator::load(&config.geoip)?;
-    let catalog = load_catalog(&config.catalogs, Timestamp::now())?;
+    let catalog = load_catalog(config, &config.catalogs, Timestamp::now())?;
     let platform = match &request.platform {
         None => None,
         Some(name) => match catalog.platform(name) {
@@ -420,12 +422,12 @@ fn locate(config: &Config, ip: IpAddr, json: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn load_catalog(dir: &Path, now: Timestamp) -> anyhow::Result<Catalog> {
+fn load_catalog(config: &Config, dir: &Path, now: Timestamp) -> anyhow::Result<Catalog> {
     let options = LoadOptions {
         now,
         geoip_has_regions: None,
     };
-    Catalog::load(dir, &options)
+    Catalog::load_with_limit(dir, config.limits.catalog_file_bytes, &options)
         .map_err(|error| anyhow::anyhow!("{}: {}", dir.display(), error.messages().join("\n")))
 }
 
@@ -449,9 +451,15 @@ struct Loss {
     reason: String,
 }
 
-fn diff(old: &Path, new: &Path, at: Timestamp, json: bool) -> anyhow::Result<ExitCode> {
-    let old = load_catalog(old, at)?;
-    let new = load_catalog(new, at)?;
+fn diff(
+    config: &Config,
+    old: &Path,
+    new: &Path,
+    at: Timestamp,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let old = load_catalog(config, old, at)?;
+    let new = load_catalog(config, new, at)?;
     let changes = diff_catalogs(&old, &new, at);
     if json {
         let answer = serde_json::json!({ "at": at.to_string(), "titles": changes });

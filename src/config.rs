@@ -35,6 +35,24 @@ pub struct Config {
     pub log: LogConfig,
     /// `[admin]`.
     pub admin: AdminConfig,
+    /// `[limits]`.
+    pub limits: LimitsConfig,
+}
+
+/// `[limits]`: sizes beyond which input is refused with an error naming it.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// The largest catalog file read, in bytes.
+    pub catalog_file_bytes: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> LimitsConfig {
+        LimitsConfig {
+            catalog_file_bytes: crate::catalog::DEFAULT_MAX_FILE_BYTES,
+        }
+    }
 }
 
 /// `[geoip]`: the location sources and how to read them.
@@ -112,6 +130,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             log: LogConfig::default(),
             admin: AdminConfig::default(),
+            limits: LimitsConfig::default(),
         }
     }
 }
@@ -223,6 +242,7 @@ const SETTINGS: &[(&str, Kind)] = &[
     ("log.format", Kind::Text),
     ("log.level", Kind::Text),
     ("admin.token_file", Kind::Path),
+    ("limits.catalog_file_bytes", Kind::Integer),
 ];
 
 /// Environment variables that are not settings but belong to geoavail.

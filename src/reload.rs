@@ -200,8 +200,14 @@ impl Reloader {
                 ))
             }
         };
-        let catalog = load_catalog(&config.catalogs, &mut seen, now, Some(geoip.has_regions))
-            .map_err(|error| startup_error(Source::Catalog, error.messages()))?;
+        let catalog = load_catalog(
+            &config.catalogs,
+            config.limits.catalog_file_bytes,
+            &mut seen,
+            now,
+            Some(geoip.has_regions),
+        )
+        .map_err(|error| startup_error(Source::Catalog, error.messages()))?;
         let snapshot = Snapshot {
             catalog: Arc::new(catalog),
             locator: Locator {
@@ -352,6 +358,7 @@ impl Reloader {
             Source::Catalog => {
                 let catalog = load_catalog(
                     &self.config.catalogs,
+                    self.config.limits.catalog_file_bytes,
                     seen,
                     now,
                     Some(next.locator.geoip.has_regions),
@@ -464,11 +471,12 @@ fn read_text(path: &Path) -> Result<String, LoadError> {
 /// Reads the catalog folder, parsing only files whose text changed since the last read.
 fn load_catalog(
     dir: &Path,
+    max_file_bytes: u64,
     seen: &mut Seen,
     now: Timestamp,
     geoip_has_regions: Option<bool>,
 ) -> Result<Catalog, CatalogError> {
-    let files = catalog::read_dir(dir)?;
+    let files = catalog::read_dir(dir, max_file_bytes)?;
     let mut parsed = Vec::with_capacity(files.len());
     let mut still_there = HashMap::with_capacity(files.len());
     for (path, text) in files {

@@ -194,10 +194,25 @@ impl CatalogError {
     }
 }
 
+/// The largest catalog file read unless `limits.catalog_file_bytes` says otherwise: far above
+/// any hand-edited file, far below what would hurt the service to parse.
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
 impl Catalog {
-    /// Reads, parses and validates every catalog file under `dir`.
+    /// Reads, parses and validates every catalog file under `dir`, with the default file size
+    /// limit.
     pub fn load(dir: &Path, options: &LoadOptions) -> Result<Catalog, CatalogError> {
-        let files = read_dir(dir)?;
+        Catalog::load_with_limit(dir, DEFAULT_MAX_FILE_BYTES, options)
+    }
+
+    /// Reads, parses and validates every catalog file under `dir`; a file larger than
+    /// `max_file_bytes` is an error naming it.
+    pub fn load_with_limit(
+        dir: &Path,
+        max_file_bytes: u64,
+        options: &LoadOptions,
+    ) -> Result<Catalog, CatalogError> {
+        let files = read_dir(dir, max_file_bytes)?;
         let parsed: Vec<ParsedFile> = files
             .iter()
             .map(|(path, text)| parse::parse_file(path, text))
@@ -371,7 +386,8 @@ pub fn is_ignored(name: &str) -> bool {
 }
 
 /// Every `*.toml` file under `dir` as (relative path with `/`, text), in sorted path order.
-pub fn read_dir(dir: &Path) -> Result<Vec<(String, String)>, CatalogError> {
+/// A file larger than `max_file_bytes` is an error naming it (and the limit).
+pub fn read_dir(dir: &Path, max_file_bytes: u64) -> Result<Vec<(String, String)>, CatalogError> {
     let read_error = |path: &Path, message: String| CatalogError::Read {
         path: path.to_owned(),
         message,
@@ -404,17 +420,47 @@ pub fn read_dir(dir: &Path) -> Result<Vec<(String, String)>, CatalogError> {
             .map(|part| part.as_os_str().to_string_lossy())
             .collect::<Vec<_>>()
             .join("/");
-        let text = std::fs::read_to_string(entry.path())
-            .map_err(|error| read_error(entry.path(), error.to_string()))?;
+        let text = read_limited(entry.path(), max_file_bytes)
+            .map_err(|message| read_error(entry.path(), message))?;
         files.push((relative, text));
     }
     files.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(files)
 }
 
+/// The file's text, refusing one larger than `max_bytes` (counted while reading, so a file
+/// that grows after a size check cannot slip through).
+fn read_limited(path: &Path, max_bytes: u64) -> Result<String, String> {
+    use std::io::Read;
+
+    let file = std::fs::File::open(path).map_err(|error| error.to_string())?;
+    let mut bytes = Vec::new();
+    file.take(max_bytes.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|error| error.to_string())?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(format!(
+            "is larger than {max_bytes} bytes (limits.catalog_file_bytes)"
+        ));
+    }
+    String::from_utf8(bytes).map_err(|_| "is not UTF-8 text".to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_over_the_size_limit_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("big.toml"), "# ".repeat(600)).unwrap();
+        let error = read_dir(dir.path(), 1000).unwrap_err().to_string();
+        assert!(
+            error.ends_with("big.toml: is larger than 1000 bytes (limits.catalog_file_bytes)"),
+            "{error}"
+        );
+        assert!(read_dir(dir.path(), 1200).is_ok());
+    }
 
     #[test]
     fn editor_leftovers_and_hidden_files_are_ignored() {
@@ -447,13 +493,18 @@ mod tests {
         ] {
             std::fs::write(root.join(file), "").unwrap();
         }
-        let paths: Vec<String> = read_dir(root).unwrap().into_iter().map(|f| f.0).collect();
+        let paths: Vec<String> = read_dir(root, DEFAULT_MAX_FILE_BYTES)
+            .unwrap()
+            .into_iter()
+            .map(|f| f.0)
+            .collect();
         assert_eq!(paths, ["a.toml", "a/z.toml", "b.toml"]);
     }
 
     #[test]
     fn a_missing_folder_is_named() {
-        let error = read_dir(Path::new("/nonexistent/catalogs")).unwrap_err();
+        let error =
+            read_dir(Path::new("/nonexistent/catalogs"), DEFAULT_MAX_FILE_BYTES).unwrap_err();
         assert!(
             error.to_string().starts_with("/nonexistent/catalogs: "),
             "{error}"

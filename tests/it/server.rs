@@ -603,3 +603,30 @@ async fn a_storm_of_writes_is_a_few_reloads() {
     );
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_catalog_file_over_the_size_limit_is_refused_while_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&repo_file("catalogs"), dir.path());
+    let mut config = demo_config();
+    config.catalogs = dir.path().to_owned();
+    config.limits.catalog_file_bytes = 64 * 1024;
+    let server = start(config).await;
+    let state = server.state.clone();
+    let good = state.snapshot().version().to_owned();
+
+    let huge = format!("{}\n{}", "# padding ".repeat(10_000), good_version(1));
+    std::fs::write(dir.path().join(EXTRA), huge).unwrap();
+    eventually("the huge file to be refused", || {
+        catalog_error(&state).is_some_and(|message| message.contains("is larger than 65536 bytes"))
+    })
+    .await;
+    assert_eq!(state.snapshot().version(), good);
+
+    std::fs::remove_file(dir.path().join(EXTRA)).unwrap();
+    eventually("the removal to clear the error", || {
+        catalog_error(&state).is_none()
+    })
+    .await;
+    server.shutdown().await;
+}
