@@ -133,6 +133,7 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let settings = Settings::new(&config, std::env::var("GEOAVAIL_ADMIN_TOKEN").ok())
         .context("reading admin.token_file")?;
     let listen = config.listen;
+    let drain = std::time::Duration::from_secs(u64::from(config.http.drain_seconds));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -168,10 +169,17 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
             until_stopped(stopped.clone()),
         ));
         let draining = state.clone();
+        // Shutdown: /readyz turns 503 at once, new connections are still served for
+        // `http.drain_seconds` while load balancers notice, then the listener closes and the
+        // requests in flight finish.
         let shutdown = async move {
             shutdown_signal().await;
-            tracing::info!("shutting down: finishing requests in flight");
             draining.start_draining();
+            if !drain.is_zero() {
+                tracing::info!(seconds = drain.as_secs(), "shutting down: draining");
+                tokio::time::sleep(drain).await;
+            }
+            tracing::info!("shutting down: finishing requests in flight");
             let _ = stop.send(true);
         };
         crate::http::serve(listener, crate::http::router(state), shutdown).await?;

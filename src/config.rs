@@ -89,6 +89,9 @@ pub struct PolicyConfig {
 pub struct HttpConfig {
     /// Peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpNet>,
+    /// Seconds between `/readyz` turning 503 on shutdown and the listener closing, so that
+    /// load balancers stop sending traffic first.
+    pub drain_seconds: u32,
 }
 
 /// `[log]`.
@@ -239,6 +242,7 @@ const SETTINGS: &[(&str, Kind)] = &[
     ("geoip.anonymizer_flags", Kind::List),
     ("policy.anonymizer", Kind::Text),
     ("http.trusted_proxies", Kind::List),
+    ("http.drain_seconds", Kind::Integer),
     ("log.format", Kind::Text),
     ("log.level", Kind::Text),
     ("admin.token_file", Kind::Path),

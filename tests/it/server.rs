@@ -345,6 +345,7 @@ fn the_log_never_holds_a_full_client_address() {
         .env("GEOAVAIL_LISTEN", "127.0.0.1:0")
         .env("GEOAVAIL_HTTP_TRUSTED_PROXIES", "127.0.0.0/8")
         .env("GEOAVAIL_LOG_FORMAT", "json")
+        .env("GEOAVAIL_HTTP_DRAIN_SECONDS", "2")
         .env("RUST_LOG", "debug")
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
@@ -433,6 +434,26 @@ fn the_log_never_holds_a_full_client_address() {
         .status()
         .unwrap();
     assert!(status.success());
+    // Draining: still answering, but no longer ready.
+    runtime.block_on(async {
+        let client = client();
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            let (code, _, _) = fetch(&client, addr, "/readyz")
+                .await
+                .unwrap_or_else(|error| {
+                    panic!(
+                        "not serving while draining: {error}\n{:?}",
+                        lines.lock().unwrap()
+                    )
+                });
+            if code == 503 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "/readyz never turned 503");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
     let exit = child.wait().unwrap();
     reader.join().unwrap();
     assert!(exit.success(), "graceful shutdown exits 0: {exit:?}");
