@@ -94,6 +94,20 @@ impl Running {
     }
 }
 
+/// A server on a copy of the demo catalog in a temporary folder, with `adjust` applied to the
+/// configuration; the folder lives as long as the returned guard.
+async fn start_on_catalog_copy(
+    adjust: impl FnOnce(&mut geoavail::config::Config),
+) -> (tempfile::TempDir, Running) {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&repo_file("catalogs"), dir.path());
+    let mut config = demo_config();
+    config.catalogs = dir.path().to_owned();
+    adjust(&mut config);
+    let server = start(config).await;
+    (dir, server)
+}
+
 /// Waits (polling, up to 10 s) for `condition`; the watcher's debounce makes changes visible
 /// a little after the write.
 async fn eventually<F: FnMut() -> bool>(what: &str, mut condition: F) {
@@ -113,17 +127,6 @@ fn catalog_version(dir: &Path) -> String {
         .expect("a good version")
         .version()
         .to_owned()
-}
-
-fn failed_catalog_reloads(state: &geoavail::http::state::AppState) -> u64 {
-    let text = state.metrics().encode();
-    text.lines()
-        .find(|line| {
-            line.starts_with("geoavail_reloads_total{source=\"catalog\",result=\"failed\"}")
-        })
-        .and_then(|line| line.rsplit(' ').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
 }
 
 const EXTRA: &str = "extra.toml";
@@ -149,11 +152,7 @@ fn save_by_rename(dir: &Path, name: &str, text: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reloads_under_load_never_fail_a_request_or_serve_a_broken_catalog() {
-    let dir = tempfile::tempdir().unwrap();
-    copy_dir(&repo_file("catalogs"), dir.path());
-    let mut config = demo_config();
-    config.catalogs = dir.path().to_owned();
-    let server = start(config).await;
+    let (dir, server) = start_on_catalog_copy(|_| {}).await;
     let good = Arc::new(Mutex::new(BTreeSet::from([catalog_version(dir.path())])));
 
     // Clients ask continuously and record every version they are answered from.
@@ -192,12 +191,12 @@ async fn reloads_under_load_never_fail_a_request_or_serve_a_broken_catalog() {
     }
 
     for n in 0..12 {
-        let failed_before = failed_catalog_reloads(&server.state);
+        let failed_before = catalog_reloads(&server.state, "failed");
         if n % 3 == 2 {
             // A broken version: refused, and the last good one keeps serving.
             save_by_rename(dir.path(), EXTRA, &broken_version(n));
             eventually("the broken version to be refused", || {
-                failed_catalog_reloads(&server.state) > failed_before
+                catalog_reloads(&server.state, "failed") > failed_before
             })
             .await;
         } else {
@@ -574,11 +573,7 @@ async fn a_catalog_folder_replaced_by_a_file_keeps_serving_and_recovers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_symlink_loop_in_the_catalog_is_an_error_not_a_hang() {
-    let dir = tempfile::tempdir().unwrap();
-    copy_dir(&repo_file("catalogs"), dir.path());
-    let mut config = demo_config();
-    config.catalogs = dir.path().to_owned();
-    let server = start(config).await;
+    let (dir, server) = start_on_catalog_copy(|_| {}).await;
     let state = server.state.clone();
     let good = state.snapshot().version().to_owned();
 
@@ -600,11 +595,7 @@ async fn a_symlink_loop_in_the_catalog_is_an_error_not_a_hang() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_storm_of_writes_is_a_few_reloads() {
-    let dir = tempfile::tempdir().unwrap();
-    copy_dir(&repo_file("catalogs"), dir.path());
-    let mut config = demo_config();
-    config.catalogs = dir.path().to_owned();
-    let server = start(config).await;
+    let (dir, server) = start_on_catalog_copy(|_| {}).await;
     let state = server.state.clone();
     let before = catalog_reloads(&state, "ok") + catalog_reloads(&state, "failed");
 
@@ -627,12 +618,10 @@ async fn a_storm_of_writes_is_a_few_reloads() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_catalog_file_over_the_size_limit_is_refused_while_serving() {
-    let dir = tempfile::tempdir().unwrap();
-    copy_dir(&repo_file("catalogs"), dir.path());
-    let mut config = demo_config();
-    config.catalogs = dir.path().to_owned();
-    config.limits.catalog_file_bytes = 64 * 1024;
-    let server = start(config).await;
+    let (dir, server) = start_on_catalog_copy(|config| {
+        config.limits.catalog_file_bytes = 64 * 1024;
+    })
+    .await;
     let state = server.state.clone();
     let good = state.snapshot().version().to_owned();
 
