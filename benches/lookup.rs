@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use geoavail::catalog::{AnonymizerPolicy, Catalog, LoadOptions};
-use geoavail::geoip::{GeoipDatabase, GeoipOptions, Locator, Overrides};
+use geoavail::geoip::{GeoipDatabase, GeoipOptions, Locator, Overrides, Sources};
 use geoavail::resolve::{self, Query};
 use maxminddb::{PathElement, Reader};
 use rand::rngs::StdRng;
@@ -67,12 +67,12 @@ fn fixture() -> Fixture {
         database.info.networks,
         database.info.ranges
     );
-    let locator = Locator {
+    let locator = Locator::new(Sources {
         geoip: Arc::new(database),
         overrides: Arc::new(Overrides::empty()),
         anonymizer: None,
         anonymizer_mask: 0,
-    };
+    });
     let mut rng = StdRng::seed_from_u64(42);
     let v4 = (0..1_000_000)
         .map(|_| IpAddr::V4(Ipv4Addr::from(rng.random::<u32>())))

@@ -152,7 +152,7 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
             address = %listener.local_addr()?,
             catalog_version = snapshot.version(),
             titles = snapshot.catalog().titles().len(),
-            networks = snapshot.locator().geoip.info.networks,
+            networks = snapshot.locator().sources().geoip.info.networks,
             "serving"
         );
         let (stop, stopped) = tokio::sync::watch::channel(false);

@@ -26,7 +26,7 @@ use tokio::sync::mpsc;
 
 use crate::catalog::{self, Catalog, CatalogError, LoadOptions, ParsedFile};
 use crate::config::Config;
-use crate::geoip::{AnonymizerDatabase, GeoipDatabase, LoadError, Locator, Overrides};
+use crate::geoip::{AnonymizerDatabase, GeoipDatabase, LoadError, Locator, Overrides, Sources};
 use crate::metrics::Metrics;
 use crate::snapshot::{LoadedAt, Snapshot};
 
@@ -210,12 +210,12 @@ impl Reloader {
         .map_err(|error| startup_error(Source::Catalog, error.messages()))?;
         let snapshot = Snapshot {
             catalog: Arc::new(catalog),
-            locator: Locator {
+            locator: Locator::new(Sources {
                 geoip: Arc::new(geoip),
                 overrides: Arc::new(overrides),
                 anonymizer,
                 anonymizer_mask: config.geoip.anonymizer_mask(),
-            },
+            }),
             loaded_at: LoadedAt {
                 catalog: now,
                 geoip: now,
@@ -283,7 +283,9 @@ impl Reloader {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let current = self.snapshot.load_full();
         let mut next = (*current).clone();
+        let mut location = current.locator.sources().clone();
         let mut changed = false;
+        let mut location_changed = false;
         let mut results = Vec::new();
         // The database first, so that a catalog validated in the same reload is warned about
         // region rules against the database that will serve it.
@@ -296,17 +298,29 @@ impl Reloader {
             // A database that gains or loses region codes changes the catalog's warnings,
             // even when no catalog file changed.
             let regions_changed = source == Source::Catalog
-                && next.locator.geoip.has_regions != current.locator.geoip.has_regions;
+                && location.geoip.has_regions != current.locator.sources().geoip.has_regions;
             if !(sources.contains(&source) || regions_changed)
                 || !self.configured().contains(&source)
             {
                 continue;
             }
-            let result = self.load(source, &mut seen, &mut next, now, regions_changed);
-            if let Ok(source_changed) = result {
-                changed |= source_changed;
+            let result = self.load(
+                source,
+                &mut seen,
+                &mut next,
+                &mut location,
+                now,
+                regions_changed,
+            );
+            if let Ok(true) = result {
+                changed = true;
+                location_changed |= source != Source::Catalog;
             }
             results.push((source, result));
+        }
+        if location_changed {
+            // Compiled once, after every location source of this reload has been read.
+            next.locator = Locator::new(location);
         }
         if changed {
             log_changes(&current, &next);
@@ -350,6 +364,7 @@ impl Reloader {
         source: Source,
         seen: &mut Seen,
         next: &mut Snapshot,
+        location: &mut Sources,
         now: Timestamp,
         force: bool,
     ) -> Result<bool, Vec<String>> {
@@ -361,7 +376,7 @@ impl Reloader {
                     self.config.limits.catalog_file_bytes,
                     seen,
                     now,
-                    Some(next.locator.geoip.has_regions),
+                    Some(location.geoip.has_regions),
                 )
                 .map_err(|error| error.messages())?;
                 if catalog.version() == next.catalog.version() && !force {
@@ -379,7 +394,7 @@ impl Reloader {
                     GeoipDatabase::from_bytes(&geoip.database, bytes.clone(), &geoip.options())
                         .map_err(|e| e.messages())?;
                 seen.remember(source, &bytes);
-                next.locator.geoip = Arc::new(database);
+                location.geoip = Arc::new(database);
                 next.loaded_at.geoip = now;
             }
             Source::Overrides => {
@@ -399,7 +414,7 @@ impl Reloader {
                     },
                 )?;
                 seen.remember(source, text.as_bytes());
-                next.locator.overrides = Arc::new(overrides);
+                location.overrides = Arc::new(overrides);
                 next.loaded_at.overrides = now;
             }
             Source::Anonymizer => {
@@ -413,7 +428,7 @@ impl Reloader {
                 let database = AnonymizerDatabase::from_bytes(path, bytes.clone())
                     .map_err(|e| e.messages())?;
                 seen.remember(source, &bytes);
-                next.locator.anonymizer = Some(Arc::new(database));
+                location.anonymizer = Some(Arc::new(database));
                 next.loaded_at.anonymizer = Some(now);
             }
         }
@@ -433,10 +448,10 @@ impl Reloader {
             .set(snapshot.catalog.titles().len() as i64);
         self.metrics
             .geoip_networks
-            .set(snapshot.locator.geoip.info.networks as i64);
+            .set(snapshot.locator.sources().geoip.info.networks as i64);
         self.metrics
             .geoip_build_timestamp
-            .set(snapshot.locator.geoip.info.build_epoch as i64);
+            .set(snapshot.locator.sources().geoip.info.build_epoch as i64);
     }
 }
 
@@ -523,17 +538,26 @@ fn log_changes(before: &Snapshot, after: &Snapshot) {
             "catalog reloaded"
         );
     }
-    if !Arc::ptr_eq(&before.locator.geoip, &after.locator.geoip) {
-        let info = &after.locator.geoip.info;
+    if !Arc::ptr_eq(
+        &before.locator.sources().geoip,
+        &after.locator.sources().geoip,
+    ) {
+        let info = &after.locator.sources().geoip.info;
         tracing::info!(database_type = %info.database_type, networks = info.networks, ranges = info.ranges, "geoip database reloaded");
     }
-    if !Arc::ptr_eq(&before.locator.overrides, &after.locator.overrides) {
+    if !Arc::ptr_eq(
+        &before.locator.sources().overrides,
+        &after.locator.sources().overrides,
+    ) {
         tracing::info!(
-            entries = after.locator.overrides.entries().len(),
+            entries = after.locator.sources().overrides.entries().len(),
             "overrides reloaded"
         );
     }
-    let anonymizer_changed = match (&before.locator.anonymizer, &after.locator.anonymizer) {
+    let anonymizer_changed = match (
+        &before.locator.sources().anonymizer,
+        &after.locator.sources().anonymizer,
+    ) {
         (Some(a), Some(b)) => !Arc::ptr_eq(a, b),
         _ => false,
     };

@@ -1,18 +1,18 @@
-//! MaxMind DB files -> `Index`: every network walked once with the `maxminddb` reader, each
-//! distinct record decoded once, the result flattened into sorted ranges.
+//! MaxMind DB files -> `AddressRanges`: every network walked once with the `maxminddb`
+//! reader, each distinct record decoded once, the result flattened into sorted ranges.
 //!
 //! Also detects which field holds the country. The reader is dropped when loading ends:
 //! requests never decode a database.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use ipnet::Ipv6Net;
 use maxminddb::{LookupResult, MaxMindDbError, PathElement, Reader, WithinOptions};
+use rustc_hash::FxHashMap;
 
 use crate::diagnostic::Diagnostic;
-use crate::geoip::index::{Index, RangeMap};
+use crate::geoip::index::{AddressRanges, Ranges};
 use crate::geoip::{AnonymizerFlag, CountryCode, Location, LocationSource, RegionCode};
 
 /// Why a source could not be loaded. Every variant names the file.
@@ -142,9 +142,9 @@ pub struct GeoipDatabase {
     pub country_field: CountryField,
     /// True when some record carries a region (`subdivisions[0].iso_code`).
     pub has_regions: bool,
-    /// `locations[0]` is the unknown location; the index holds positions in this table.
+    /// `locations[0]` is the unknown location; the ranges hold positions in this table.
     locations: Vec<Location>,
-    index: Index<u32>,
+    ranges: AddressRanges,
 }
 
 impl GeoipDatabase {
@@ -175,10 +175,16 @@ impl GeoipDatabase {
         };
         let country_path = country_field.path();
         let mut locations = vec![Location::UNKNOWN];
-        let mut location_ids: HashMap<Location, u32> = HashMap::from([(Location::UNKNOWN, 0)]);
+        let mut location_ids: FxHashMap<Location, u32> = FxHashMap::default();
+        location_ids.insert(Location::UNKNOWN, 0);
         let walked = walk(&reader, |result| {
             let location = read_location(result, &country_path, options.use_registered_country)?;
             let next_id = locations.len() as u32;
+            if next_id > crate::geoip::index::MAX_VALUE {
+                return Err(MaxMindDbError::invalid_database(
+                    "the database has more distinct locations than an index can hold",
+                ));
+            }
             let id = *location_ids.entry(location).or_insert(next_id);
             if id == next_id {
                 locations.push(location);
@@ -192,14 +198,24 @@ impl GeoipDatabase {
             country_field,
             has_regions,
             locations,
-            index: walked.index,
+            ranges: walked.ranges,
         })
     }
 
-    /// The database's answer for `ip` (never an override, never the anonymizer flag).
-    #[inline]
+    /// The database's answer for `ip` (never an override, never the anonymizer flag), by
+    /// binary search: requests go through the `Locator`'s compiled index instead.
     pub fn locate(&self, ip: IpAddr) -> Location {
-        self.locations[self.index.get(ip) as usize]
+        self.locations[self.ranges.get(ip) as usize]
+    }
+
+    /// Every address mapped to a position in [`GeoipDatabase::locations`].
+    pub fn ranges(&self) -> &AddressRanges {
+        &self.ranges
+    }
+
+    /// The distinct locations of the database; the first is the unknown location.
+    pub fn locations(&self) -> &[Location] {
+        &self.locations
     }
 }
 
@@ -208,7 +224,8 @@ impl GeoipDatabase {
 pub struct AnonymizerDatabase {
     /// About the file.
     pub info: DatabaseInfo,
-    index: Index<u8>,
+    /// Flag bits (see [`AnonymizerFlag::bit`]) for every address.
+    ranges: AddressRanges,
 }
 
 impl AnonymizerDatabase {
@@ -231,7 +248,7 @@ impl AnonymizerDatabase {
                     bits |= flag.bit();
                 }
             }
-            Ok(bits)
+            Ok(u32::from(bits))
         })
         .map_err(|source| database_error(path, source))?;
         if !any_flag_field && walked.networks > 0 {
@@ -244,14 +261,19 @@ impl AnonymizerDatabase {
         }
         Ok(AnonymizerDatabase {
             info: info(path, &reader, &walked),
-            index: walked.index,
+            ranges: walked.ranges,
         })
     }
 
-    /// The flag bits set for `ip` (see [`AnonymizerFlag::bit`]).
-    #[inline]
+    /// The flag bits set for `ip` (see [`AnonymizerFlag::bit`]), by binary search.
     pub fn flags(&self, ip: IpAddr) -> u8 {
-        self.index.get(ip)
+        // Every value in the ranges came from a `u8` of flag bits.
+        self.ranges.get(ip) as u8
+    }
+
+    /// Every address mapped to its flag bits.
+    pub fn ranges(&self) -> &AddressRanges {
+        &self.ranges
     }
 }
 
@@ -273,10 +295,7 @@ fn database_error(path: &Path, source: MaxMindDbError) -> LoadError {
     }
 }
 
-fn info<V>(path: &Path, reader: &Reader<Vec<u8>>, walked: &Walked<V>) -> DatabaseInfo
-where
-    V: Copy + Eq,
-{
+fn info(path: &Path, reader: &Reader<Vec<u8>>, walked: &Walked) -> DatabaseInfo {
     let metadata = reader.metadata();
     DatabaseInfo {
         path: path.to_owned(),
@@ -285,7 +304,7 @@ where
         ip_version: metadata.ip_version,
         node_count: metadata.node_count,
         networks: walked.networks,
-        ranges: walked.index.n_ranges(),
+        ranges: walked.ranges.len(),
     }
 }
 
@@ -368,19 +387,18 @@ fn normalize_country(code: &str) -> Option<CountryCode> {
         .filter(|country| crate::iso3166::is_country(country.as_str()))
 }
 
-/// An index and what walking the tree counted.
-struct Walked<V> {
-    index: Index<V>,
+/// The ranges and what walking the tree counted.
+struct Walked {
+    ranges: AddressRanges,
     networks: usize,
 }
 
 /// Walks every network of the database once, calling `value_of` once per distinct record
-/// (records are shared by offset), and builds an index that answers exactly what
+/// (records are shared by offset), and builds ranges that answer exactly what
 /// `reader.lookup` answers for every address. Addresses without data get `V::default()`.
-fn walk<V, F>(reader: &Reader<Vec<u8>>, mut value_of: F) -> Result<Walked<V>, MaxMindDbError>
+fn walk<F>(reader: &Reader<Vec<u8>>, mut value_of: F) -> Result<Walked, MaxMindDbError>
 where
-    V: Copy + Eq + Default,
-    F: FnMut(&LookupResult<'_, Vec<u8>>) -> Result<V, MaxMindDbError>,
+    F: FnMut(&LookupResult<'_, Vec<u8>>) -> Result<u32, MaxMindDbError>,
 {
     let metadata = reader.metadata();
     // A damaged tree can share nodes so that a walk never ends in practice (every level
@@ -392,7 +410,7 @@ where
     let mut walk = Walk {
         budget,
         networks: 0,
-        values: HashMap::new(),
+        values: FxHashMap::default(),
     };
     let everything = WithinOptions::default()
         .include_aliased_networks()
@@ -442,31 +460,32 @@ where
     }
 
     Ok(Walked {
-        index: Index::new(
-            RangeMap::from_blocks(v4_blocks, V::default()),
-            RangeMap::from_blocks(v6_blocks, V::default()),
-            metadata.ip_version == 6,
-        ),
+        ranges: AddressRanges {
+            v4: Ranges::from_blocks(v4_blocks, 0),
+            v6: Ranges::from_blocks(v6_blocks, 0),
+            v4_under_v6: metadata.ip_version == 6,
+        },
         networks: walk.networks,
     })
 }
 
 /// The state of one walk: what is left of the budget and the values decoded so far.
-struct Walk<V> {
+struct Walk {
     budget: usize,
     networks: usize,
-    values: HashMap<usize, V>,
+    /// Decoded values by record offset: called once per network, so the hash is a cheap one.
+    values: FxHashMap<usize, u32>,
 }
 
-impl<V: Copy> Walk<V> {
+impl Walk {
     /// The value of a walked network, or `None` for one without data.
     fn value<F>(
         &mut self,
         result: &LookupResult<'_, Vec<u8>>,
         value_of: &mut F,
-    ) -> Result<Option<V>, MaxMindDbError>
+    ) -> Result<Option<u32>, MaxMindDbError>
     where
-        F: FnMut(&LookupResult<'_, Vec<u8>>) -> Result<V, MaxMindDbError>,
+        F: FnMut(&LookupResult<'_, Vec<u8>>) -> Result<u32, MaxMindDbError>,
     {
         self.budget = self.budget.checked_sub(1).ok_or_else(|| {
             MaxMindDbError::invalid_database(

@@ -1,8 +1,9 @@
 //! Where is this address? `Location` and the `Locator` that answers it from three sources:
 //! the overrides file, the GeoIP database index and the optional anonymizer database.
 //!
-//! The rest of geoavail sees only this module's types. Loading reads files; locating never
-//! does, never allocates and never reads the clock.
+//! The rest of geoavail sees only this module's types. Loading reads files and folds the
+//! sources into one compiled index; locating never reads a file, never allocates and never
+//! reads the clock.
 
 pub mod index;
 pub mod load;
@@ -15,6 +16,10 @@ use std::sync::Arc;
 
 pub use load::{AnonymizerDatabase, GeoipDatabase, GeoipOptions, LoadError};
 pub use overrides::Overrides;
+
+use rustc_hash::FxHashMap;
+
+use crate::geoip::index::{AddressRanges, Ranges, Trie};
 
 /// An ISO 3166-1 alpha-2 shaped code: two ASCII capital letters. Whether the code is assigned
 /// is checked where it matters (catalogs, overrides), not here: databases are taken as they are.
@@ -216,11 +221,11 @@ impl AnonymizerFlag {
     }
 }
 
-/// Answers `locate` from the loaded sources. Each source is shared, so a reload of one source
-/// builds a new `Locator` around the others without copying them.
+/// The three location sources. Each is shared, so a reload of one keeps the others without
+/// copying them.
 #[derive(Debug, Clone)]
-pub struct Locator {
-    /// The GeoIP database index.
+pub struct Sources {
+    /// The GeoIP database.
     pub geoip: Arc<GeoipDatabase>,
     /// The overrides file; empty when none is configured.
     pub overrides: Arc<Overrides>,
@@ -230,9 +235,9 @@ pub struct Locator {
     pub anonymizer_mask: u8,
 }
 
-impl Locator {
+impl Sources {
     /// Loads every configured source; the first that fails is the error, naming its file.
-    pub fn load(config: &crate::config::GeoipConfig) -> Result<Locator, LoadError> {
+    pub fn load(config: &crate::config::GeoipConfig) -> Result<Sources, LoadError> {
         let started = std::time::Instant::now();
         let geoip = GeoipDatabase::load(&config.database, &config.options())?;
         tracing::info!(
@@ -242,7 +247,7 @@ impl Locator {
             ranges = geoip.info.ranges,
             country_field = %geoip.country_field,
             elapsed_ms = started.elapsed().as_millis() as u64,
-            "indexed the GeoIP database"
+            "read the GeoIP database"
         );
         let overrides = match &config.overrides {
             Some(path) => Overrides::load(path)?,
@@ -252,7 +257,7 @@ impl Locator {
             Some(path) => Some(Arc::new(AnonymizerDatabase::load(path)?)),
             None => None,
         };
-        Ok(Locator {
+        Ok(Sources {
             geoip: Arc::new(geoip),
             overrides: Arc::new(overrides),
             anonymizer,
@@ -260,26 +265,129 @@ impl Locator {
         })
     }
 
-    /// Where `ip` is: the longest matching override first, then the database; the anonymizer
-    /// flag from an override that sets it, else from the anonymizer database.
+    /// Where `ip` is, asking each source in turn (binary searches): the longest matching
+    /// override first, then the database; the anonymizer flag from an override that sets it,
+    /// else from the anonymizer database.
     pub fn locate(&self, ip: IpAddr) -> Location {
-        let override_entry = self.overrides.get(ip);
-        let mut location = self.geoip.locate(ip);
-        if let Some(entry) = override_entry
+        let flags = self
+            .anonymizer
+            .as_ref()
+            .map_or(0, |db| u32::from(db.flags(ip)));
+        self.combine(
+            self.geoip.ranges().get(ip),
+            self.overrides.ranges().get(ip),
+            flags,
+        )
+    }
+
+    /// The location for a database location, an override handle and anonymizer flag bits.
+    fn combine(&self, geoip: u32, override_handle: u32, flags: u32) -> Location {
+        let mut location = self.geoip.locations()[geoip as usize];
+        let entry = self.overrides.entry(override_handle);
+        if let Some(entry) = entry
             && let Some(country) = entry.country
         {
             location.country = Some(country);
             location.region = entry.region;
             location.source = LocationSource::Override;
         }
-        location.anonymizer = match override_entry.and_then(|entry| entry.anonymizer) {
+        location.anonymizer = match entry.and_then(|entry| entry.anonymizer) {
             Some(flag) => flag,
-            None => self
-                .anonymizer
-                .as_ref()
-                .is_some_and(|db| db.flags(ip) & self.anonymizer_mask != 0),
+            None => flags & u32::from(self.anonymizer_mask) != 0,
         };
         location
+    }
+}
+
+/// Answers `locate`: the sources folded into one compiled index of final answers, so that a
+/// lookup is one trie walk whatever is configured.
+#[derive(Debug, Clone)]
+pub struct Locator {
+    sources: Sources,
+    /// Shared: snapshots are cloned on every reload.
+    folded: Arc<Folded>,
+}
+
+/// Every address mapped to a position in `locations`.
+#[derive(Debug)]
+struct Folded {
+    v4: Trie<u32>,
+    v6: Trie<u128>,
+    locations: Vec<Location>,
+}
+
+impl Locator {
+    /// Folds the sources together and compiles the result.
+    pub fn new(sources: Sources) -> Locator {
+        let started = std::time::Instant::now();
+        let mut locations = Vec::new();
+        let mut positions: FxHashMap<Location, u32> = FxHashMap::default();
+        // Neighbouring ranges mostly differ in one layer, and a few combinations repeat often.
+        let mut combined: FxHashMap<[u32; 3], u32> = FxHashMap::default();
+        let mut position_of = |layers: [u32; 3]| {
+            *combined.entry(layers).or_insert_with(|| {
+                let [geoip, override_handle, flags] = layers;
+                let location = sources.combine(geoip, override_handle, flags);
+                *positions.entry(location).or_insert_with(|| {
+                    locations.push(location);
+                    // At most one location per range of the database, far below the limit.
+                    (locations.len() - 1) as u32
+                })
+            })
+        };
+        let no_flags = AddressRanges::uniform(0);
+        let flags = sources
+            .anonymizer
+            .as_ref()
+            .map_or(&no_flags, |db| db.ranges());
+        let (geoip, overrides) = (sources.geoip.ranges(), sources.overrides.ranges());
+        let v4 = Ranges::fold([&geoip.v4, &overrides.v4, &flags.v4], &mut position_of);
+        let v6 = Ranges::fold([&geoip.v6, &overrides.v6, &flags.v6], &mut position_of);
+        let folded = Folded {
+            v4: Trie::new(&v4),
+            v6: Trie::new(&v6),
+            locations,
+        };
+        tracing::debug!(
+            ranges = v4.len() + v6.len(),
+            locations = folded.locations.len(),
+            bytes = folded.v4.heap_bytes() + folded.v6.heap_bytes(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "compiled the location index"
+        );
+        Locator {
+            sources,
+            folded: Arc::new(folded),
+        }
+    }
+
+    /// Loads every configured source and compiles them.
+    pub fn load(config: &crate::config::GeoipConfig) -> Result<Locator, LoadError> {
+        Sources::load(config).map(Locator::new)
+    }
+
+    /// What the index was compiled from.
+    pub fn sources(&self) -> &Sources {
+        &self.sources
+    }
+
+    /// Where `ip` is; always the answer of [`Sources::locate`]. Never allocates, never reads
+    /// a file or the clock.
+    #[inline]
+    pub fn locate(&self, ip: IpAddr) -> Location {
+        let position = match ip.to_canonical() {
+            IpAddr::V4(v4) => self.folded.v4.get(u32::from(v4)),
+            IpAddr::V6(v6) => {
+                let bits = u128::from(v6);
+                // `::a.b.c.d` (and `::`, `::1`): the database may read these as IPv4 while
+                // overrides never do, so they are asked of each source in turn.
+                if bits >> 32 == 0 {
+                    return self.sources.locate(ip);
+                }
+                self.folded.v6.get(bits)
+            }
+        };
+        self.folded.locations[position as usize]
     }
 }
 

@@ -11,7 +11,7 @@ use ipnet::IpNet;
 use toml::Spanned;
 
 use crate::diagnostic::Diagnostic;
-use crate::geoip::index::{Index, RangeMap};
+use crate::geoip::index::{AddressRanges, Ranges};
 use crate::geoip::{CountryCode, LoadError, RegionCode};
 use crate::iso3166;
 use crate::toml_source::{Table, TomlSource};
@@ -33,8 +33,9 @@ pub struct Override {
 #[derive(Debug, Clone)]
 pub struct Overrides {
     entries: Vec<Override>,
-    /// 0 where no override applies, else 1 + the index of the longest matching entry.
-    index: Index<u32>,
+    /// 0 where no override applies, else 1 + the index of the longest matching entry. An
+    /// IPv4 override never covers `::a.b.c.d`: only IPv4-mapped addresses read as IPv4.
+    ranges: AddressRanges,
 }
 
 impl Overrides {
@@ -42,7 +43,7 @@ impl Overrides {
     pub fn empty() -> Overrides {
         Overrides {
             entries: Vec::new(),
-            index: Index::uniform(0),
+            ranges: AddressRanges::uniform(0),
         }
     }
 
@@ -110,21 +111,30 @@ impl Overrides {
                 }
             }
         }
-        let index = Index::new(
-            RangeMap::from_blocks(v4_blocks, 0),
-            RangeMap::from_blocks(v6_blocks, 0),
-            false,
-        );
-        Overrides { entries, index }
+        let ranges = AddressRanges {
+            v4: Ranges::from_blocks(v4_blocks, 0),
+            v6: Ranges::from_blocks(v6_blocks, 0),
+            v4_under_v6: false,
+        };
+        Overrides { entries, ranges }
     }
 
-    /// The longest override containing `ip`, if any.
-    #[inline]
+    /// The longest override containing `ip`, if any, by binary search.
     pub fn get(&self, ip: IpAddr) -> Option<&Override> {
-        match self.index.get(ip) {
+        self.entry(self.ranges.get(ip))
+    }
+
+    /// The entry a handle of [`Overrides::ranges`] stands for.
+    pub fn entry(&self, handle: u32) -> Option<&Override> {
+        match handle {
             0 => None,
             handle => self.entries.get(handle as usize - 1),
         }
+    }
+
+    /// Every address mapped to 0 (no override) or 1 + the position of its longest override.
+    pub fn ranges(&self) -> &AddressRanges {
+        &self.ranges
     }
 
     /// The entries, in file order.

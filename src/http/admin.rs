@@ -148,7 +148,7 @@ pub fn status(state: &AppState, snapshot: &Snapshot, now: Timestamp) -> wire::St
         })
     };
     let catalog = snapshot.catalog();
-    let geoip = &snapshot.locator().geoip;
+    let geoip = &snapshot.locator().sources().geoip;
     let build =
         Timestamp::from_second(geoip.info.build_epoch as i64).unwrap_or(Timestamp::UNIX_EPOCH);
     let age_days = (now.as_second() - build.as_second()).div_euclid(86_400);
@@ -159,7 +159,7 @@ pub fn status(state: &AppState, snapshot: &Snapshot, now: Timestamp) -> wire::St
             "the database was built {age_days} days ago, more than geoip.max_age_days ({max_age})"
         ));
     }
-    let anonymizer = snapshot.locator().anonymizer.as_ref();
+    let anonymizer = snapshot.locator().sources().anonymizer.as_ref();
     wire::Status {
         ready: !state.is_draining(),
         catalog: wire::CatalogStatus {
@@ -191,7 +191,7 @@ pub fn status(state: &AppState, snapshot: &Snapshot, now: Timestamp) -> wire::St
                 .overrides
                 .as_ref()
                 .map(|p| p.display().to_string()),
-            entries: snapshot.locator().overrides.entries().len(),
+            entries: snapshot.locator().sources().overrides.entries().len(),
             loaded_at: snapshot.loaded_at.overrides.to_string(),
             last_error: last_error(Source::Overrides),
         },

@@ -10,7 +10,7 @@ use geoavail::geoip::overrides::Override;
 use geoavail::geoip::write::{RecordSize, Value, Writer, record};
 use geoavail::geoip::{
     AnonymizerDatabase, CountryCode, GeoipDatabase, GeoipOptions, Location, LocationSource,
-    Locator, Overrides, RegionCode,
+    Locator, Overrides, RegionCode, Sources,
 };
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use maxminddb::{PathElement, Reader};
@@ -205,9 +205,23 @@ proptest! {
                 return Ok(());
             }
         };
+        // The database's own ranges, and the compiled index a locator answers from.
+        let locator = Locator::new(only(db.clone()));
         for ip in probes(&networks, &random) {
-            prop_assert_eq!(db.locate(ip), reader_location(&reader, spec.layout, ip), "at {}", ip);
+            let expected = reader_location(&reader, spec.layout, ip);
+            prop_assert_eq!(db.locate(ip), expected, "ranges at {}", ip);
+            prop_assert_eq!(locator.locate(ip), expected, "index at {}", ip);
         }
+    }
+}
+
+/// A locator with `db` alone: no overrides, no anonymizer database.
+fn only(db: GeoipDatabase) -> Sources {
+    Sources {
+        geoip: Arc::new(db),
+        overrides: Arc::new(Overrides::empty()),
+        anonymizer: None,
+        anonymizer_mask: 0,
     }
 }
 
@@ -300,12 +314,12 @@ proptest! {
             }
             entries.push(Override { network: spec.network, country, region: None, anonymizer: spec.anonymizer });
         }
-        let locator = Locator {
+        let locator = Locator::new(Sources {
             geoip: Arc::new(db.clone()),
             overrides: Arc::new(Overrides::new(entries.clone())),
             anonymizer: Some(Arc::new(anonymizer_db.clone())),
             anonymizer_mask: u8::MAX,
-        };
+        });
         let networks: Vec<IpNet> = entries.iter().map(|entry| entry.network).collect();
         let random: Vec<u128> = random.iter().map(|r| (10u128 << 24) | u128::from(r >> 8)).collect();
         for ip in probes(&networks, &random) {
@@ -475,6 +489,7 @@ fn a_real_database_agrees_with_the_reader() {
     let bytes = std::fs::read(&path).unwrap();
     let reader = Reader::from_source(bytes.clone()).unwrap();
     let db = GeoipDatabase::from_bytes(&path, bytes, &GeoipOptions::default()).unwrap();
+    let locator = Locator::new(only(db.clone()));
     let layout = if db.country_field.to_string() == "country_code" {
         Layout::Flat
     } else {
@@ -502,7 +517,8 @@ fn a_real_database_agrees_with_the_reader() {
             if layout == Layout::Flat {
                 expected.region = None;
             }
-            assert_eq!(db.locate(ip), expected, "at {ip}");
+            assert_eq!(db.locate(ip), expected, "ranges at {ip}");
+            assert_eq!(locator.locate(ip), expected, "index at {ip}");
         }
     }
 }
