@@ -11,7 +11,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use jiff::Timestamp;
 
-use crate::catalog::{Catalog, CatalogError, LoadOptions, Title};
+use crate::catalog::{Catalog, CatalogError, LoadOptions, TitleRef};
 use crate::config::{Config, LogFormat};
 use crate::geoip::{CountryCode, GeoipDatabase, Locator};
 use crate::http::wire;
@@ -542,7 +542,7 @@ fn diff_catalogs(old: &Catalog, new: &Catalog, at: Timestamp) -> Vec<TitleChange
 /// to "everywhere but one region" shows as that region (and unknown regions) lost.
 fn territories(
     catalog: &Catalog,
-    title: Option<&Title>,
+    title: Option<TitleRef<'_>>,
     at: Timestamp,
 ) -> BTreeMap<String, Option<String>> {
     let Some(title) = title else {
@@ -585,7 +585,7 @@ fn collapse(territories: &mut Vec<String>) {
 
 fn decision_at<'c>(
     catalog: &'c Catalog,
-    title: &'c Title,
+    title: TitleRef<'c>,
     territory: &str,
     at: Timestamp,
 ) -> resolve::Decision<'c> {
@@ -608,7 +608,7 @@ fn decision_at<'c>(
     resolve::title(catalog, title, &location, &query)
 }
 
-fn reason_at(catalog: &Catalog, title: &Title, territory: &str, at: Timestamp) -> String {
+fn reason_at(catalog: &Catalog, title: TitleRef<'_>, territory: &str, at: Timestamp) -> String {
     decision_at(catalog, title, territory, at)
         .reason
         .as_str()

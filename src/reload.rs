@@ -519,7 +519,7 @@ fn log_changes(before: &Snapshot, after: &Snapshot) {
         for title in after.catalog.titles() {
             match before.catalog.title(&title.id) {
                 None => added += 1,
-                Some(old) if !same_definition(old, title) => changed += 1,
+                Some(old) if !same_definition(old.title(), title) => changed += 1,
                 Some(_) => {}
             }
         }

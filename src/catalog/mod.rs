@@ -9,7 +9,6 @@ pub mod territory;
 pub mod time;
 pub mod validate;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
@@ -18,6 +17,7 @@ use sha2::{Digest, Sha256};
 
 use crate::diagnostic::Diagnostic;
 use crate::geoip::CountryCode;
+use crate::resolve::compiled::{self, Merged, Record, Stream};
 pub use parse::ParsedFile;
 pub use territory::Territories;
 pub use time::{LocalTimes, Window};
@@ -134,9 +134,14 @@ pub struct Title {
 pub struct Catalog {
     /// Sorted by id.
     titles: Vec<Title>,
-    /// Position of each title by id: a request names its title, and a hash beats a binary
-    /// search over 100k strings.
-    positions: rustc_hash::FxHashMap<Box<str>, u32>,
+    /// Positions in `titles`, found by the id's hash and checked against the id each title's
+    /// record keeps: the slots are small enough to stay in the cache, and the check reads the
+    /// record an answer needs anyway.
+    by_id: hashbrown::HashTable<u32>,
+    /// Every title's compiled record (see `resolve::compiled`), in title order.
+    rights: Vec<u64>,
+    /// Where each title's record starts in `rights`.
+    record_at: Vec<u32>,
     platforms: Vec<String>,
     local_times: LocalTimes,
     version: String,
@@ -144,11 +149,42 @@ pub struct Catalog {
     pub n_files: usize,
     /// Warnings found while validating (errors mean there is no catalog).
     pub warnings: Vec<Diagnostic>,
-    /// Positions (in `titles`) of titles with a license naming the country or one of its
-    /// regions, sorted; with `worldwide`, every title that could be available there.
-    by_country: HashMap<CountryCode, Vec<u32>>,
-    /// Positions of titles with a license on `@WORLD`, sorted.
-    worldwide: Vec<u32>,
+    /// By country slot: the titles whose licenses, exclusions or blackouts name the country
+    /// or one of its regions, in title order, each with its timeline there.
+    by_country: Box<[Stream]>,
+    /// The titles with a license on `@WORLD`, in title order, with their timeline in the
+    /// countries they do not name.
+    worldwide: Stream,
+    /// The same titles with their timeline at an unknown location.
+    worldwide_unknown: Stream,
+}
+
+/// A title as found in a catalog: the title and its position there, which leads to its
+/// compiled rights.
+#[derive(Debug, Clone, Copy)]
+pub struct TitleRef<'c> {
+    title: &'c Title,
+    position: u32,
+}
+
+impl<'c> TitleRef<'c> {
+    /// The title, for as long as the catalog lives.
+    pub fn title(&self) -> &'c Title {
+        self.title
+    }
+
+    /// Its position among the catalog's titles, in id order.
+    pub fn position(&self) -> u32 {
+        self.position
+    }
+}
+
+impl std::ops::Deref for TitleRef<'_> {
+    type Target = Title;
+
+    fn deref(&self) -> &Title {
+        self.title
+    }
 }
 
 /// What loading a catalog needs to know besides the files.
@@ -228,34 +264,44 @@ impl Catalog {
         warnings: Vec<Diagnostic>,
     ) -> Catalog {
         titles.sort_by(|a, b| a.id.cmp(&b.id));
-        let mut by_country: HashMap<CountryCode, Vec<u32>> = HashMap::new();
-        let mut worldwide = Vec::new();
+        let mut rights = Vec::new();
+        let mut record_at = Vec::with_capacity(titles.len());
+        for title in &titles {
+            record_at.push(rights.len() as u32);
+            rights.extend(compiled::compile(title, &local_times));
+        }
+        let mut by_id = hashbrown::HashTable::with_capacity(titles.len());
         for (position, title) in titles.iter().enumerate() {
+            by_id.insert_unique(id_hash(&title.id), position as u32, |&position| {
+                id_hash(&titles[position as usize].id)
+            });
+        }
+        let mut by_country: Box<[Stream]> = vec![Stream::default(); 26 * 26].into_boxed_slice();
+        let mut worldwide = Stream::default();
+        let mut worldwide_unknown = Stream::default();
+        for (position, title) in titles.iter().enumerate() {
+            let record = Record::new(&rights[record_at[position] as usize..]);
             let position = position as u32;
-            let mut countries: Vec<CountryCode> = Vec::new();
-            let mut is_worldwide = false;
-            for license in &title.licenses {
-                is_worldwide |= license.territories.world;
-                countries.extend(license.territories.countries());
-                countries.extend(license.territories.regions().iter().map(|r| r.country()));
+            if title
+                .licenses
+                .iter()
+                .any(|license| license.territories.world)
+            {
+                worldwide.push_elsewhere(position, record);
+                worldwide_unknown.push_in_country(position, record, None);
             }
-            if is_worldwide {
-                worldwide.push(position);
-            }
-            countries.sort();
-            countries.dedup();
-            for country in countries {
-                by_country.entry(country).or_default().push(position);
+            // Every country the record has a timeline of, blackouts and exclusions included:
+            // there the title's answer is not the one it has elsewhere.
+            for slot in compiled::named_countries(title) {
+                let country = territory::from_slot(usize::from(slot));
+                by_country[usize::from(slot)].push_in_country(position, record, Some(country));
             }
         }
-        let positions = titles
-            .iter()
-            .enumerate()
-            .map(|(position, title)| (title.id.clone().into_boxed_str(), position as u32))
-            .collect();
         Catalog {
             titles,
-            positions,
+            by_id,
+            rights,
+            record_at,
             platforms,
             local_times,
             version: version(files),
@@ -263,6 +309,7 @@ impl Catalog {
             warnings,
             by_country,
             worldwide,
+            worldwide_unknown,
         }
     }
 
@@ -272,10 +319,26 @@ impl Catalog {
     }
 
     /// The title with `id`.
-    pub fn title(&self, id: &str) -> Option<&Title> {
-        self.positions
-            .get(id)
-            .map(|&position| &self.titles[position as usize])
+    #[inline]
+    pub fn title(&self, id: &str) -> Option<TitleRef<'_>> {
+        let position = *self
+            .by_id
+            .find(id_hash(id), |&position| self.record(position).has_id(id))?;
+        Some(self.title_at(position))
+    }
+
+    /// The title at `position` (in id order).
+    pub fn title_at(&self, position: u32) -> TitleRef<'_> {
+        TitleRef {
+            title: &self.titles[position as usize],
+            position,
+        }
+    }
+
+    /// The compiled record of the title at `position`.
+    #[inline]
+    pub(crate) fn record(&self, position: u32) -> Record<'_> {
+        Record::new(&self.rights[self.record_at[position as usize] as usize..])
     }
 
     /// The platform named `name` in the catalog's vocabulary.
@@ -320,45 +383,22 @@ impl Catalog {
         })
     }
 
-    /// Positions of the titles that could be available in `country` (every title licensed
-    /// worldwide, plus those licensed in the country or one of its regions), ascending, so in
-    /// id order. `None` (an unknown location) gives the worldwide titles.
-    pub fn candidates(&self, country: Option<CountryCode>) -> Vec<u32> {
-        let local: &[u32] = country
-            .and_then(|country| self.by_country.get(&country))
-            .map_or(&[], Vec::as_slice);
-        merge_sorted(&self.worldwide, local)
-    }
-
-    /// The title at `position` (from [`Catalog::candidates`]).
-    pub fn title_at(&self, position: u32) -> &Title {
-        &self.titles[position as usize]
+    /// The titles that could be available in `country`, in id order, each with its answer
+    /// there: the titles licensed worldwide and those naming the country, merged. `None` (an
+    /// unknown location) gives the worldwide titles alone.
+    pub(crate) fn candidates(&self, country: Option<CountryCode>) -> Merged<'_> {
+        match country {
+            None => Merged::new(&self.worldwide_unknown, None),
+            Some(country) => Merged::new(&self.worldwide, Some(&self.by_country[country.slot()])),
+        }
     }
 }
 
-fn merge_sorted(a: &[u32], b: &[u32]) -> Vec<u32> {
-    let mut merged = Vec::with_capacity(a.len() + b.len());
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() && j < b.len() {
-        match a[i].cmp(&b[j]) {
-            std::cmp::Ordering::Less => {
-                merged.push(a[i]);
-                i += 1;
-            }
-            std::cmp::Ordering::Greater => {
-                merged.push(b[j]);
-                j += 1;
-            }
-            std::cmp::Ordering::Equal => {
-                merged.push(a[i]);
-                i += 1;
-                j += 1;
-            }
-        }
-    }
-    merged.extend_from_slice(&a[i..]);
-    merged.extend_from_slice(&b[j..]);
-    merged
+/// The hash titles are found by.
+#[inline]
+fn id_hash(id: &str) -> u64 {
+    use std::hash::BuildHasher;
+    rustc_hash::FxBuildHasher.hash_one(id)
 }
 
 /// The content hash of a catalog: every file's relative path and bytes, in path order.
@@ -509,10 +549,5 @@ mod tests {
             error.to_string().starts_with("/nonexistent/catalogs: "),
             "{error}"
         );
-    }
-
-    #[test]
-    fn merging_keeps_order_and_drops_duplicates() {
-        assert_eq!(merge_sorted(&[1, 4, 9], &[2, 4, 10]), [1, 2, 4, 9, 10]);
     }
 }

@@ -63,7 +63,7 @@ fn slot(country: CountryCode) -> usize {
 }
 
 /// How a set of territories matches a location.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Match {
     /// The location is inside.
     Yes,
@@ -248,7 +248,8 @@ impl Draft {
     }
 }
 
-fn from_slot(slot: usize) -> CountryCode {
+/// The country of a [`CountryCode::slot`] number.
+pub(crate) fn from_slot(slot: usize) -> CountryCode {
     let code = [b'A' + (slot / 26) as u8, b'A' + (slot % 26) as u8];
     CountryCode::parse(std::str::from_utf8(&code).expect("ASCII letters"))
         .expect("two capital letters")

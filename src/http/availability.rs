@@ -126,7 +126,7 @@ pub async fn post_availability(
         .map(|id| match catalog.title(id) {
             Some(title) => {
                 let decision = resolve::title(catalog, title, &location, &query);
-                wire::BatchResult::Decision(wire::TitleDecision::new(&title.id, &decision))
+                wire::BatchResult::Decision(wire::TitleDecision::new(&title.title().id, &decision))
             }
             None => {
                 let error = ApiError::UnknownTitle(id.clone());

@@ -103,7 +103,7 @@ pub async fn get_title(
         .ok_or_else(|| ApiError::UnknownTitle(id.clone()))?;
     let (countries, regions) = resolve::where_available(snapshot.catalog(), title, at);
     let answer = wire::TitleDetail::new(
-        title,
+        title.title(),
         at,
         countries.iter().map(ToString::to_string).collect(),
         regions.iter().map(ToString::to_string).collect(),

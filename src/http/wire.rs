@@ -64,7 +64,7 @@ impl<'a> TitleDecision<'a> {
             title,
             available: decision.is_available(),
             reason: decision.reason.as_str(),
-            license: decision.license.map(|license| license.label.as_str()),
+            license: decision.license.map(|license| license.get().label.as_str()),
             available_until: decision.available_until.map(|at| at.to_string()),
             available_from: decision.available_from.map(|at| at.to_string()),
             portability: decision.portability,
@@ -132,7 +132,7 @@ impl<'a> Listing<'a> {
                 .map(|(title, decision)| ListedTitle {
                     id: &title.id,
                     name: &title.name,
-                    license: decision.license.map(|license| license.label.as_str()),
+                    license: decision.license.map(|license| license.get().label.as_str()),
                     available_until: decision.available_until.map(|at| at.to_string()),
                 })
                 .collect(),

@@ -1,15 +1,22 @@
-//! (title, location, query) -> `Decision`: the resolution rules of SPEC §3, in order.
+//! (title, location, query) -> `Decision`: the resolution rules of SPEC §3.
+//!
+//! `rules` applies them as written; `compiled` holds each title's answers worked out at load
+//! time for the common question, and answers it without looping over licenses. Every answer
+//! is the rules' answer: the compiled one is used where it covers the question.
 //!
 //! Pure: no IO, no clock (the time arrives in the query), and a "no" is a value with a reason,
 //! never an error. Listing starts from the catalog's territory index so it only looks at
 //! titles that could be available where the device is.
 
+pub(crate) mod compiled;
+mod rules;
+
 use jiff::Timestamp;
 
 use crate::catalog::territory::{Match, is_eu};
-use crate::catalog::time::{End, Window};
-use crate::catalog::{AnonymizerPolicy, Catalog, License, Platform, Title};
+use crate::catalog::{AnonymizerPolicy, Catalog, License, Platform, Title, TitleRef};
 use crate::geoip::{CountryCode, Location, RegionCode};
+use crate::resolve::compiled::Timeline;
 
 /// What is asked besides the title and the location.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,13 +88,56 @@ impl Reason {
     ];
 }
 
+/// A license of a title, named by its position: a decision names its license without
+/// reading it, and whoever shows the answer reads it.
+#[derive(Debug, Clone, Copy)]
+pub struct LicenseRef<'c> {
+    title: &'c Title,
+    index: u32,
+}
+
+impl<'c> LicenseRef<'c> {
+    pub(crate) fn new(title: &'c Title, index: usize) -> LicenseRef<'c> {
+        LicenseRef {
+            title,
+            index: index as u32,
+        }
+    }
+
+    /// The license.
+    pub fn get(&self) -> &'c License {
+        &self.title.licenses[self.index as usize]
+    }
+
+    /// Its position among its title's licenses.
+    pub fn index(&self) -> usize {
+        self.index as usize
+    }
+}
+
+impl std::ops::Deref for LicenseRef<'_> {
+    type Target = License;
+
+    fn deref(&self) -> &License {
+        self.get()
+    }
+}
+
+impl PartialEq for LicenseRef<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self.title, other.title) && self.index == other.index
+    }
+}
+
+impl Eq for LicenseRef<'_> {}
+
 /// The answer for one title.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Decision<'c> {
     /// `Licensed` exactly when the title may stream.
     pub reason: Reason,
     /// The granting license: among several, the one whose window ends last.
-    pub license: Option<&'c License>,
+    pub license: Option<LicenseRef<'c>>,
     /// The granting license's end, when it has one.
     pub available_until: Option<Timestamp>,
     /// With `WindowNotStarted`: the earliest start of a license that would then grant.
@@ -114,182 +164,20 @@ impl Decision<'_> {
 }
 
 /// Whether `title` may stream at `location` for `query`.
+#[inline]
 pub fn title<'c>(
     catalog: &'c Catalog,
-    title: &'c Title,
+    title: TitleRef<'c>,
     location: &Location,
     query: &Query,
 ) -> Decision<'c> {
-    // Rule 4, portability: rules 1 and 3 are applied as if the device were at home.
-    let portability = match (query.home, location.country) {
-        (Some(home), Some(located)) => home != located && is_eu(home) && is_eu(located),
-        _ => false,
-    };
-    let (country, region) = if portability {
-        (query.home, None)
-    } else {
-        (location.country, location.region)
-    };
-    let t = query.at;
-    let local = catalog.local_times();
-
-    // Rule 1, blackouts. Where the region is unknown, a blackout of one of the country's
-    // regions still denies; where the country is unknown, any blackout does.
-    let mut blackout_if_region_known = false;
-    let mut blackout_somewhere = false;
-    for blackout in &title.blackouts {
-        let start = Window::instant(blackout.window.start, End::BlackoutStart, country, local);
-        let end = Window::instant(blackout.window.end, End::BlackoutEnd, country, local);
-        if start.is_some_and(|start| t < start) || end.is_some_and(|end| t >= end) {
-            continue;
-        }
-        match country {
-            None if blackout.territories.world => {
-                return Decision::denied(Reason::Blackout, portability);
-            }
-            None => blackout_somewhere = true,
-            Some(country) => match blackout.territories.matches(country, region) {
-                Match::Yes => return Decision::denied(Reason::Blackout, portability),
-                Match::IfRegionKnown => blackout_if_region_known = true,
-                Match::No => {}
-            },
-        }
-    }
-
-    // Rule 2, anonymizers: denied unless a worldwide license grants anyway. When that
-    // exception lets the device through, only worldwide licenses may grant, so the answer's
-    // license and `available_until` are the ones that really hold for it.
-    let policy = title.anonymizer.unwrap_or(query.policy);
-    let worldwide_only = location.anonymizer && policy == AnonymizerPolicy::Deny;
-    if worldwide_only {
-        let worldwide_grant = title.licenses.iter().any(|license| {
-            license.is_worldwide()
-                && matches!(
-                    license_verdict(license, country, region, query, local),
-                    Verdict::Grants { .. }
-                )
-        });
-        if !worldwide_grant {
-            return Decision::denied(Reason::Anonymizer, portability);
-        }
-    }
-
-    // Rule 3, grants; rule 5, the reason for a denial; rule 6, the granting license.
-    let mut best_grant: Option<(&License, Option<Timestamp>)> = None;
-    let mut best_denial = Reason::NotLicensedInTerritory;
-    let mut available_from: Option<Timestamp> = None;
-    for license in &title.licenses {
-        if (country.is_none() || worldwide_only) && !license.is_worldwide() {
-            continue;
-        }
-        match license_verdict(license, country, region, query, local) {
-            Verdict::Grants { until } => {
-                let ends_later = match best_grant {
-                    None => true,
-                    Some((_, best_until)) => match (until, best_until) {
-                        (None, Some(_)) => true,
-                        (Some(until), Some(best)) => until > best,
-                        _ => false,
-                    },
-                };
-                if ends_later {
-                    best_grant = Some((license, until));
-                }
-            }
-            Verdict::Denies(Reason::WindowNotStarted, Some(from)) => {
-                best_denial = best_denial.min(Reason::WindowNotStarted);
-                available_from = Some(available_from.map_or(from, |earliest| earliest.min(from)));
-            }
-            Verdict::Denies(reason, _) => best_denial = best_denial.min(reason),
-        }
-    }
-    if country.is_none() {
-        return match best_grant {
-            Some((license, until)) if !blackout_somewhere => Decision {
-                reason: Reason::Licensed,
-                license: Some(license),
-                available_until: until,
-                available_from: None,
-                portability,
-            },
-            _ => Decision::denied(Reason::LocationUnknown, portability),
-        };
-    }
-    match best_grant {
-        Some(_) if blackout_if_region_known => Decision::denied(Reason::RegionUnknown, portability),
-        Some((license, until)) => Decision {
-            reason: Reason::Licensed,
-            license: Some(license),
-            available_until: until,
-            available_from: None,
-            portability,
-        },
-        None => Decision {
-            available_from: available_from.filter(|_| best_denial == Reason::WindowNotStarted),
-            ..Decision::denied(best_denial, portability)
-        },
-    }
-}
-
-/// What one license says on its own.
-enum Verdict {
-    Grants { until: Option<Timestamp> },
-    Denies(Reason, Option<Timestamp>),
-}
-
-/// One license against a place, a time and a platform. A definite miss or carve-out explains
-/// itself first; then platform, then window. `region_unknown` only where a known region could
-/// make the license grant now: a license that could only cover the place fails as
-/// `not_licensed_in_territory` when its platform or window fails anyway.
-fn license_verdict(
-    license: &License,
-    country: Option<CountryCode>,
-    region: Option<RegionCode>,
-    query: &Query,
-    local: &crate::catalog::LocalTimes,
-) -> Verdict {
-    let (mut covered_for_sure, mut region_decides) = (true, false);
-    if let Some(country) = country {
-        match license.territories.matches(country, region) {
-            Match::No => return Verdict::Denies(Reason::NotLicensedInTerritory, None),
-            Match::IfRegionKnown => {
-                covered_for_sure = false;
-                region_decides = true;
-            }
-            Match::Yes => {}
-        }
-        match license.exclude.matches(country, region) {
-            Match::Yes => return Verdict::Denies(Reason::TerritoryExcluded, None),
-            Match::IfRegionKnown => region_decides = true,
-            Match::No => {}
-        }
-    }
-    let otherwise = |reason: Reason, from: Option<Timestamp>| {
-        if covered_for_sure {
-            Verdict::Denies(reason, from)
-        } else {
-            Verdict::Denies(Reason::NotLicensedInTerritory, None)
-        }
-    };
-    if let (Some(platform), Some(platforms)) = (query.platform, license.platforms)
-        && !platforms.contains(platform)
-    {
-        return otherwise(Reason::PlatformNotLicensed, None);
-    }
-    let start = Window::instant(license.window.start, End::LicenseStart, country, local);
-    let end = Window::instant(license.window.end, End::LicenseEnd, country, local);
-    if let Some(start) = start
-        && query.at < start
-    {
-        return otherwise(Reason::WindowNotStarted, Some(start));
-    }
-    if end.is_some_and(|end| query.at >= end) {
-        return otherwise(Reason::WindowEnded, None);
-    }
-    if region_decides {
-        return Verdict::Denies(Reason::RegionUnknown, None);
-    }
-    Verdict::Grants { until: end }
+    compiled::decide(
+        catalog.record(title.position()),
+        title.title(),
+        location,
+        query,
+    )
+    .unwrap_or_else(|| rules::title(catalog.local_times(), title.title(), location, query))
 }
 
 /// A page of the titles available at `location`, in id order, starting after `after`.
@@ -313,29 +201,55 @@ pub fn available<'c>(
         (Some(home), Some(located)) => home != located && is_eu(home) && is_eu(located),
         _ => false,
     };
-    let country = if portability {
-        query.home
+    let (country, region) = if portability {
+        (query.home, None)
     } else {
-        location.country
+        (location.country, location.region)
     };
-    let mut titles = Vec::new();
+    // Titles are in id order, so a page starts at the first title after `after`.
+    let first = after.map_or(0, |after| {
+        catalog
+            .titles()
+            .partition_point(|title| title.id.as_str() <= after) as u32
+    });
+    // An anonymizer the title turns away is a question the compiled answers do not cover.
+    let anonymizer = location.anonymizer;
+    let candidates = catalog.candidates(country);
+    let mut titles = Vec::with_capacity(candidates.bound.min(limit.saturating_add(1)));
     let mut next_after = None;
-    for position in catalog.candidates(country) {
-        let candidate = catalog.title_at(position);
-        if after.is_some_and(|after| candidate.id.as_str() <= after) {
+    for entry in candidates {
+        if entry.position < first {
             continue;
         }
-        let decision = title(catalog, candidate, location, query);
-        if !decision.is_available() {
-            continue;
-        }
+        let found = catalog.title_at(entry.position);
+        let timeline = entry
+            .timeline(region.is_some(), query.platform.is_some())
+            .filter(|_| {
+                !(anonymizer && found.anonymizer.unwrap_or(query.policy) == AnonymizerPolicy::Deny)
+            });
+        let decision = match timeline {
+            Some(timeline) => {
+                let packed = timeline.at(query.at);
+                if !Timeline::grants(packed) {
+                    continue;
+                }
+                timeline.decision(packed, found.title(), portability)
+            }
+            None => {
+                let decision = rules::title(catalog.local_times(), found.title(), location, query);
+                if !decision.is_available() {
+                    continue;
+                }
+                decision
+            }
+        };
         if titles.len() == limit {
             next_after = titles
                 .last()
                 .map(|(last, _): &(&Title, _)| last.id.as_str());
             break;
         }
-        titles.push((candidate, decision));
+        titles.push((found.title(), decision));
     }
     Listing { titles, next_after }
 }
@@ -345,7 +259,7 @@ pub fn available<'c>(
 /// a whole is not. Both sorted.
 pub fn where_available(
     catalog: &Catalog,
-    title: &Title,
+    title: TitleRef<'_>,
     at: Timestamp,
 ) -> (Vec<CountryCode>, Vec<RegionCode>) {
     let query = Query {
@@ -434,7 +348,7 @@ mod tests {
 
     fn decide(text: &str, location: Location, query: Query) -> (Reason, Option<String>) {
         let catalog = catalog(text);
-        let title = &catalog.titles()[0];
+        let title = catalog.title_at(0);
         let decision = crate::resolve::title(&catalog, title, &location, &query);
         (decision.reason, decision.license.map(|l| l.label.clone()))
     }
@@ -610,7 +524,7 @@ mod tests {
     fn a_window_not_started_names_the_earliest_start() {
         let catalog = catalog(&title(LATER));
         let decision =
-            crate::resolve::title(&catalog, &catalog.titles()[0], &at("US", None), &query(NOW));
+            crate::resolve::title(&catalog, catalog.title_at(0), &at("US", None), &query(NOW));
         assert_eq!(decision.reason, Reason::WindowNotStarted);
         assert_eq!(
             decision.available_from,
@@ -649,7 +563,7 @@ mod tests {
             platform: catalog.platform("tv"),
             ..query(NOW)
         };
-        let t = &catalog.titles()[0];
+        let t = catalog.title_at(0);
         assert_eq!(
             crate::resolve::title(&catalog, t, &at("US", None), &mobile).reason,
             Reason::PlatformNotLicensed
@@ -686,7 +600,7 @@ mod tests {
             ..query(NOW)
         };
         let catalog = catalog(&france);
-        let t = &catalog.titles()[0];
+        let t = catalog.title_at(0);
         let decision = crate::resolve::title(&catalog, t, &at("DE", Some("DE-BY")), &home_fr);
         assert_eq!(
             (decision.reason, decision.portability),
@@ -784,7 +698,7 @@ mod tests {
             platform: catalog.platform("web"),
             ..query(NOW)
         };
-        let t = &catalog.titles()[0];
+        let t = catalog.title_at(0);
         assert_eq!(
             crate::resolve::title(&catalog, t, &at("US", None), &web).reason,
             Reason::NotLicensedInTerritory
@@ -833,7 +747,7 @@ mod tests {
     fn where_available_splits_countries_and_regions() {
         let catalog = catalog(&title(CANADA_EXCEPT_QUEBEC));
         let (countries, regions) =
-            where_available(&catalog, &catalog.titles()[0], NOW.parse().unwrap());
+            where_available(&catalog, catalog.title_at(0), NOW.parse().unwrap());
         assert!(countries.is_empty());
         assert!(regions.iter().any(|r| r.as_str() == "CA-ON"));
         assert!(!regions.iter().any(|r| r.as_str() == "CA-QC"));

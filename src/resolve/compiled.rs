@@ -1,0 +1,756 @@
+//! Compiled rights: each title's answers worked out at load time for the question nearly every
+//! request asks — a device in a known country whose region does not matter to the title (or
+//! at an unknown location), no platform the title restricts, not an anonymizer the title
+//! turns away.
+//!
+//! A title's record holds a timeline for each country the title names, one for every other
+//! country and one for an unknown location: the instants at which the answer can change
+//! (every window end, read in that country) and the decision in force between each two. The
+//! decisions come from asking the rules themselves at the start of each stretch, so a record
+//! answers exactly what the rules answer. A question a record does not cover returns `None`,
+//! and the caller asks the rules.
+//!
+//! A record is a run of 64-bit words in the catalog's arena:
+//!
+//! | words      | what                                                                      |
+//! |------------|---------------------------------------------------------------------------|
+//! | 1          | header: id length, countries named, flags, offsets of two timelines        |
+//! | ⌈len/8⌉    | the title id, to check a lookup by id                                      |
+//! | ⌈n/4⌉      | the countries named, as [`CountryCode::slot`] numbers (u16), ascending     |
+//! | ⌈n/2⌉      | per country (u32): its timeline's offset, and whether its region matters   |
+//! | the rest   | timelines: k changes; k instants (Unix seconds); k + 1 decisions (u32)     |
+//!
+//! Offsets count words from the record's start. Pure: no IO, no clock.
+
+use jiff::Timestamp;
+use rustc_hash::FxHashMap;
+
+use crate::catalog::territory::{Match, Territories, is_eu};
+use crate::catalog::time::{Bound, End, LocalTimes, Window};
+use crate::catalog::{AnonymizerPolicy, Title};
+use crate::geoip::{CountryCode, Location, LocationSource};
+use crate::resolve::{Decision, LicenseRef, Query, Reason, rules};
+
+/// The record answers nothing: every question goes to the rules.
+const BY_RULES: u64 = 1;
+/// Some license names platforms: a question naming a platform goes to the rules.
+const RESTRICTS_PLATFORMS: u64 = 2;
+/// Countries the title does not name are answered by the rules (a worldwide license or
+/// blackout read in each territory's own time).
+const DEFAULT_BY_RULES: u64 = 4;
+/// In a country's entry: a known region can change the answer.
+const REGION_MATTERS: u32 = 1 << 16;
+
+/// Limits of the layout; a title beyond them is answered by the rules.
+const MAX_LICENSES: usize = 0xfff - 1;
+const MAX_CHANGES: usize = 0xff - 1;
+const MAX_COUNTRIES: usize = 0xff;
+const MAX_RECORD_WORDS: usize = 0xffff;
+
+/// Compiles `title`'s record. Local date-times are read with `local`, as the rules read them.
+pub(crate) fn compile(title: &Title, local: &LocalTimes) -> Vec<u64> {
+    let id = id_words(&title.id);
+    let mut record = Vec::with_capacity(1 + id.len());
+    record.push(title.id.len() as u64);
+    record.extend_from_slice(&id);
+    match body(title, local, record.len()) {
+        Some((flags, body)) => {
+            record[0] |= flags << 16;
+            record.extend_from_slice(&body.words);
+            record[0] |= (body.countries.len() as u64) << 8;
+            record[0] |= u64::from(body.unknown) << 32 | u64::from(body.default) << 48;
+        }
+        None => record[0] |= BY_RULES << 16,
+    }
+    record
+}
+
+/// A title's answer from its record, or `None` when the record does not cover the question.
+#[inline]
+pub(crate) fn decide<'c>(
+    record: Record<'_>,
+    title: &'c Title,
+    location: &Location,
+    query: &Query,
+) -> Option<Decision<'c>> {
+    let flags = record.flags();
+    if flags & BY_RULES != 0
+        || (query.platform.is_some() && flags & RESTRICTS_PLATFORMS != 0)
+        || (location.anonymizer
+            && title.anonymizer.unwrap_or(query.policy) == AnonymizerPolicy::Deny)
+    {
+        return None;
+    }
+    let portability = match (query.home, location.country) {
+        (Some(home), Some(located)) => home != located && is_eu(home) && is_eu(located),
+        _ => false,
+    };
+    let (country, region) = if portability {
+        (query.home, None)
+    } else {
+        (location.country, location.region)
+    };
+    let (timeline, region_matters) = record.timeline(country)?;
+    if region_matters && region.is_some() {
+        return None;
+    }
+    Some(timeline.decision(timeline.at(query.at), title, portability))
+}
+
+/// Titles with their timelines for one place, in title order, one after the other: a
+/// listing reads it front to back, so it streams through the cache instead of jumping
+/// between records.
+///
+/// Each entry is a header word (the title's position, and flags) followed, unless the rules
+/// must answer, by a copy of the title's timeline there.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Stream {
+    words: Vec<u64>,
+    len: usize,
+}
+
+/// In an entry's header, above the position: the rules must answer.
+const ENTRY_BY_RULES: u64 = 1 << 32;
+/// A known region can change the answer.
+const ENTRY_REGION_MATTERS: u64 = 1 << 33;
+/// Some license names platforms.
+const ENTRY_RESTRICTS_PLATFORMS: u64 = 1 << 34;
+
+impl Stream {
+    /// Adds the title at `position` with its timeline in `country` (`None`: an unknown
+    /// location). Titles are added in title order.
+    pub(crate) fn push_in_country(
+        &mut self,
+        position: u32,
+        record: Record<'_>,
+        country: Option<CountryCode>,
+    ) {
+        let entry = match record.flags() & BY_RULES {
+            0 => record.entry(country),
+            _ => None,
+        };
+        self.push(position, record, entry);
+    }
+
+    /// Adds the title at `position` with its timeline in the countries it does not name.
+    pub(crate) fn push_elsewhere(&mut self, position: u32, record: Record<'_>) {
+        self.push(position, record, record.default_entry());
+    }
+
+    fn push(&mut self, position: u32, record: Record<'_>, entry: Option<(u32, bool)>) {
+        self.len += 1;
+        let mut header = u64::from(position);
+        if record.flags() & RESTRICTS_PLATFORMS != 0 {
+            header |= ENTRY_RESTRICTS_PLATFORMS;
+        }
+        match entry {
+            None => self.words.push(header | ENTRY_BY_RULES),
+            Some((offset, region_matters)) => {
+                if region_matters {
+                    header |= ENTRY_REGION_MATTERS;
+                }
+                self.words.push(header);
+                let timeline = Timeline {
+                    words: &record.words[offset as usize..],
+                };
+                self.words
+                    .extend_from_slice(&timeline.words[..timeline.len()]);
+            }
+        }
+    }
+
+    /// The entries, in title order.
+    pub(crate) fn entries(&self) -> Entries<'_> {
+        Entries { words: &self.words }
+    }
+
+    /// How many titles the stream has.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+}
+
+/// The entries of the titles licensed worldwide and of the titles naming one country, merged
+/// in title order; where a title is in both, its entry naming the country wins.
+#[derive(Debug, Clone)]
+pub(crate) struct Merged<'a> {
+    worldwide: Entries<'a>,
+    local: Entries<'a>,
+    next_worldwide: Option<Entry<'a>>,
+    next_local: Option<Entry<'a>>,
+    /// At most this many entries.
+    pub(crate) bound: usize,
+}
+
+impl<'a> Merged<'a> {
+    /// `local` may be empty (an unknown location: the worldwide titles alone).
+    pub(crate) fn new(worldwide: &'a Stream, local: Option<&'a Stream>) -> Merged<'a> {
+        let mut worldwide_entries = worldwide.entries();
+        let mut local_entries = Entries { words: &[] };
+        if let Some(local) = local {
+            local_entries = local.entries();
+        }
+        Merged {
+            next_worldwide: worldwide_entries.next(),
+            next_local: local_entries.next(),
+            worldwide: worldwide_entries,
+            local: local_entries,
+            bound: worldwide.len() + local.map_or(0, Stream::len),
+        }
+    }
+}
+
+impl<'a> Iterator for Merged<'a> {
+    type Item = Entry<'a>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Entry<'a>> {
+        let take_local = match (self.next_worldwide, self.next_local) {
+            (None, None) => return None,
+            (Some(_), None) => false,
+            (None, Some(_)) => true,
+            (Some(worldwide), Some(local)) => {
+                if worldwide.position == local.position {
+                    self.next_worldwide = self.worldwide.next();
+                }
+                worldwide.position >= local.position
+            }
+        };
+        if take_local {
+            std::mem::replace(&mut self.next_local, self.local.next())
+        } else {
+            std::mem::replace(&mut self.next_worldwide, self.worldwide.next())
+        }
+    }
+}
+
+/// One title of a stream.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Entry<'a> {
+    /// The title's position in the catalog.
+    pub(crate) position: u32,
+    header: u64,
+    timeline: Option<Timeline<'a>>,
+}
+
+impl<'a> Entry<'a> {
+    /// The timeline that answers a question with or without a known region and a platform;
+    /// `None` when the rules must answer.
+    #[inline]
+    pub(crate) fn timeline(
+        &self,
+        region_known: bool,
+        platform_named: bool,
+    ) -> Option<Timeline<'a>> {
+        if (region_known && self.header & ENTRY_REGION_MATTERS != 0)
+            || (platform_named && self.header & ENTRY_RESTRICTS_PLATFORMS != 0)
+        {
+            return None;
+        }
+        self.timeline
+    }
+}
+
+/// The entries of a stream, front to back.
+#[derive(Debug, Clone)]
+pub(crate) struct Entries<'a> {
+    words: &'a [u64],
+}
+
+impl<'a> Iterator for Entries<'a> {
+    type Item = Entry<'a>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Entry<'a>> {
+        let (&header, rest) = self.words.split_first()?;
+        let timeline = (header & ENTRY_BY_RULES == 0).then_some(Timeline { words: rest });
+        let skip = timeline.map_or(0, |timeline| timeline.len());
+        self.words = &rest[skip..];
+        Some(Entry {
+            position: header as u32,
+            header,
+            timeline,
+        })
+    }
+}
+
+/// One record, from its first word to the end of the arena.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Record<'a> {
+    words: &'a [u64],
+}
+
+impl<'a> Record<'a> {
+    /// The record starting at `words[0]`.
+    #[inline]
+    pub(crate) fn new(words: &'a [u64]) -> Record<'a> {
+        Record { words }
+    }
+
+    #[inline]
+    fn header(&self) -> u64 {
+        self.words[0]
+    }
+
+    /// The entry every country the title does not name uses.
+    pub(crate) fn default_entry(&self) -> Option<(u32, bool)> {
+        if self.flags() & (BY_RULES | DEFAULT_BY_RULES) != 0 {
+            return None;
+        }
+        Some(((self.header() >> 48) as u32, false))
+    }
+
+    #[inline]
+    fn flags(&self) -> u64 {
+        (self.header() >> 16) & 0xff
+    }
+
+    #[inline]
+    fn n_countries(&self) -> usize {
+        ((self.header() >> 8) & 0xff) as usize
+    }
+
+    #[inline]
+    fn id_len(&self) -> usize {
+        (self.header() & 0xff) as usize
+    }
+
+    /// True when the record is `id`'s.
+    #[inline]
+    pub(crate) fn has_id(&self, id: &str) -> bool {
+        let len = id.len();
+        if self.id_len() != len {
+            return false;
+        }
+        let words = &self.words[1..1 + len.div_ceil(8)];
+        bytemuck::cast_slice::<u64, u8>(words)[..len] == *id.as_bytes()
+    }
+
+    /// The timeline for `country` (`None`: an unknown location) and whether a known region
+    /// can change its answers; `None` when the rules must answer.
+    #[inline]
+    fn timeline(&self, country: Option<CountryCode>) -> Option<(Timeline<'a>, bool)> {
+        let (offset, region_matters) = self.entry(country)?;
+        Some((
+            Timeline {
+                words: &self.words[offset as usize..],
+            },
+            region_matters,
+        ))
+    }
+
+    /// The offset of `country`'s timeline and whether its region matters.
+    #[inline]
+    fn entry(&self, country: Option<CountryCode>) -> Option<(u32, bool)> {
+        let Some(country) = country else {
+            return Some((((self.header() >> 32) & 0xffff) as u32, false));
+        };
+        let n = self.n_countries();
+        let countries_at = 1 + self.id_len().div_ceil(8);
+        let entries_at = countries_at + n.div_ceil(4);
+        let countries =
+            &bytemuck::cast_slice::<u64, u16>(&self.words[countries_at..entries_at])[..n];
+        match countries.binary_search(&(country.slot() as u16)) {
+            Ok(k) => {
+                let entries = bytemuck::cast_slice::<u64, u32>(
+                    &self.words[entries_at..entries_at + n.div_ceil(2)],
+                );
+                let entry = entries[k];
+                Some((entry & 0xffff, entry & REGION_MATTERS != 0))
+            }
+            Err(_) if self.flags() & DEFAULT_BY_RULES != 0 => None,
+            Err(_) => Some(((self.header() >> 48) as u32, false)),
+        }
+    }
+}
+
+/// The decisions of one country (or of an unknown location) over time.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Timeline<'a> {
+    /// `words[0]` is the number of changes k; `words[1..=k]` the instants, ascending; then
+    /// k + 1 packed decisions, two to a word.
+    words: &'a [u64],
+}
+
+impl<'a> Timeline<'a> {
+    #[inline]
+    fn n_changes(&self) -> usize {
+        self.words[0] as usize
+    }
+
+    /// Words the timeline takes.
+    #[inline]
+    fn len(&self) -> usize {
+        let n = self.n_changes();
+        1 + n + (n + 1).div_ceil(2)
+    }
+
+    /// The packed decision in force at `t`.
+    #[inline]
+    pub(crate) fn at(&self, t: Timestamp) -> u32 {
+        // Every instant is a whole second, so `t >= change` exactly when its floor is.
+        let floor = t.as_second() - i64::from(t.subsec_nanosecond() < 0);
+        let n = self.n_changes();
+        let stretch = self.words[1..=n]
+            .iter()
+            .take_while(|&&change| change as i64 <= floor)
+            .count();
+        let decisions = &self.words[1 + n..1 + n + (n + 1).div_ceil(2)];
+        bytemuck::cast_slice::<u64, u32>(decisions)[stretch]
+    }
+
+    /// True when `packed` grants.
+    #[inline]
+    pub(crate) fn grants(packed: u32) -> bool {
+        packed & 0xf == 0
+    }
+
+    /// The decision `packed` stands for, for `title`.
+    #[inline]
+    pub(crate) fn decision<'c>(
+        &self,
+        packed: u32,
+        title: &'c Title,
+        portability: bool,
+    ) -> Decision<'c> {
+        let change = |index: u32| {
+            let k = index.checked_sub(1)? as usize;
+            Timestamp::from_second(self.words[1 + k] as i64).ok()
+        };
+        Decision {
+            reason: Reason::ALL[(packed & 0xf) as usize],
+            license: ((packed >> 4) & 0xfff)
+                .checked_sub(1)
+                .map(|index| LicenseRef::new(title, index as usize)),
+            available_until: change((packed >> 16) & 0xff),
+            available_from: change(packed >> 24),
+            portability,
+        }
+    }
+}
+
+/// The id packed eight bytes to a word, as the record keeps it.
+fn id_words(id: &str) -> Vec<u64> {
+    id.as_bytes().chunks(8).map(word_of).collect()
+}
+
+/// Small numbers packed into words, so that a record's words read back as the same slice.
+fn as_words<T: bytemuck::Pod>(values: &[T]) -> Vec<u64> {
+    let per_word = 8 / std::mem::size_of::<T>();
+    let mut words = vec![0u64; values.len().div_ceil(per_word)];
+    bytemuck::cast_slice_mut::<u64, T>(&mut words)[..values.len()].copy_from_slice(values);
+    words
+}
+
+/// Eight bytes (or fewer, zero padded) as a word whose memory holds them in order.
+fn word_of(chunk: &[u8]) -> u64 {
+    let mut bytes = [0u8; 8];
+    bytes[..chunk.len()].copy_from_slice(chunk);
+    u64::from_ne_bytes(bytes)
+}
+
+/// Everything after the id, with its countries and the offsets of the two shared timelines.
+struct Body {
+    words: Vec<u64>,
+    countries: Vec<u16>,
+    unknown: u16,
+    default: u16,
+}
+
+/// The record after its header and id (`start` words), and the header's flags; `None` when the
+/// title is beyond the layout's limits and the rules must answer everything.
+fn body(title: &Title, local: &LocalTimes, start: usize) -> Option<(u64, Body)> {
+    if title.licenses.len() > MAX_LICENSES {
+        return None;
+    }
+    let mut flags = 0;
+    if title
+        .licenses
+        .iter()
+        .any(|license| license.platforms.is_some())
+    {
+        flags |= RESTRICTS_PLATFORMS;
+    }
+    let named = named_countries(title);
+    if named.len() > MAX_COUNTRIES {
+        return None;
+    }
+    let entries_at = start + named.len().div_ceil(4);
+    let mut timelines = Timelines {
+        start: entries_at + named.len().div_ceil(2),
+        words: Vec::new(),
+        by_content: FxHashMap::default(),
+        by_signature: FxHashMap::default(),
+    };
+    let mut entries = Vec::with_capacity(named.len());
+    for &slot in &named {
+        let country = crate::catalog::territory::from_slot(usize::from(slot));
+        let offset = timelines.for_country(title, local, country)?;
+        let mut entry = u32::from(offset);
+        if names_a_region_of(title, country) {
+            entry |= REGION_MATTERS;
+        }
+        entries.push(entry);
+    }
+    let mut words = as_words(&named);
+    words.extend(as_words(&entries));
+    let unknown = timelines.for_unknown_location(title, local)?;
+    let default = match unnamed_country(&named) {
+        Some(country) => timelines.for_country(title, local, country)?,
+        None => {
+            flags |= DEFAULT_BY_RULES;
+            0
+        }
+    };
+    words.extend_from_slice(&timelines.words);
+    if start + words.len() > MAX_RECORD_WORDS {
+        return None;
+    }
+    Some((
+        flags,
+        Body {
+            words,
+            countries: named,
+            unknown,
+            default,
+        },
+    ))
+}
+
+/// The timelines of one record, each written once.
+struct Timelines {
+    /// Where the first timeline will stand in the record.
+    start: usize,
+    words: Vec<u64>,
+    by_content: FxHashMap<Vec<u64>, u16>,
+    /// Places where the same rules apply alike, with the same window ends, have the same
+    /// timeline.
+    by_signature: FxHashMap<Vec<Rule>, u16>,
+}
+
+impl Timelines {
+    fn for_country(
+        &mut self,
+        title: &Title,
+        local: &LocalTimes,
+        country: CountryCode,
+    ) -> Option<u16> {
+        let rules = applicable(title, local, Some(country));
+        if let Some(&offset) = self.by_signature.get(&rules) {
+            return Some(offset);
+        }
+        let offset = self.add(timeline(title, local, Some(country), &rules)?)?;
+        self.by_signature.insert(rules, offset);
+        Some(offset)
+    }
+
+    fn for_unknown_location(&mut self, title: &Title, local: &LocalTimes) -> Option<u16> {
+        let rules = applicable(title, local, None);
+        self.add(timeline(title, local, None, &rules)?)
+    }
+
+    fn add(&mut self, timeline: Vec<u64>) -> Option<u16> {
+        if let Some(&offset) = self.by_content.get(&timeline) {
+            return Some(offset);
+        }
+        let offset = u16::try_from(self.start + self.words.len()).ok()?;
+        self.words.extend_from_slice(&timeline);
+        self.by_content.insert(timeline, offset);
+        Some(offset)
+    }
+}
+
+/// A license or blackout that can apply in a place: which one, how its territories (and a
+/// license's exclusions) match there with the region unknown, and its window ends read there.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Rule {
+    /// Licenses first, then blackouts, in file order.
+    index: usize,
+    territories: Match,
+    exclude: Match,
+    start: Option<Timestamp>,
+    end: Option<Timestamp>,
+}
+
+/// The licenses and blackouts whose windows can change `title`'s answer in `country` (`None`:
+/// an unknown location). The rules pass over a license whose territories miss the place, and
+/// over a blackout that misses it, whatever the time; at an unknown location only worldwide
+/// licenses grant, and any blackout in force denies.
+fn applicable(title: &Title, local: &LocalTimes, country: Option<CountryCode>) -> Vec<Rule> {
+    let matches = |territories: &Territories| match country {
+        Some(country) => territories.matches(country, None),
+        None if territories.world => Match::Yes,
+        None => Match::IfRegionKnown,
+    };
+    let mut rules = Vec::new();
+    for (index, license) in title.licenses.iter().enumerate() {
+        let applies = match country {
+            Some(country) => license.territories.matches(country, None) != Match::No,
+            None => license.is_worldwide(),
+        };
+        if applies {
+            rules.push(Rule {
+                index,
+                territories: matches(&license.territories),
+                exclude: matches(&license.exclude),
+                start: Window::instant(license.window.start, End::LicenseStart, country, local),
+                end: Window::instant(license.window.end, End::LicenseEnd, country, local),
+            });
+        }
+    }
+    for (n, blackout) in title.blackouts.iter().enumerate() {
+        let territories = matches(&blackout.territories);
+        if territories != Match::No {
+            rules.push(Rule {
+                index: title.licenses.len() + n,
+                territories,
+                exclude: Match::No,
+                start: Window::instant(blackout.window.start, End::BlackoutStart, country, local),
+                end: Window::instant(blackout.window.end, End::BlackoutEnd, country, local),
+            });
+        }
+    }
+    rules
+}
+
+/// The timeline of `title` in `country` (`None`: an unknown location) with the region
+/// unknown, no platform and no anonymizer, given the rules that apply there; `None` when an
+/// instant has a fraction of a second or there are too many changes for the layout.
+fn timeline(
+    title: &Title,
+    local: &LocalTimes,
+    country: Option<CountryCode>,
+    applicable: &[Rule],
+) -> Option<Vec<u64>> {
+    let mut changes = Vec::with_capacity(2 * applicable.len());
+    for instant in applicable
+        .iter()
+        .flat_map(|rule| [rule.start, rule.end])
+        .flatten()
+    {
+        if instant.subsec_nanosecond() != 0 {
+            return None;
+        }
+        changes.push(instant.as_second());
+    }
+    changes.sort_unstable();
+    changes.dedup();
+    if changes.len() > MAX_CHANGES {
+        return None;
+    }
+    let location = Location {
+        country,
+        region: None,
+        source: if country.is_some() {
+            LocationSource::Geoip
+        } else {
+            LocationSource::None
+        },
+        anonymizer: false,
+    };
+    let mut decisions = Vec::with_capacity(changes.len() + 1);
+    for stretch in 0..=changes.len() {
+        let at = match stretch {
+            0 => Timestamp::MIN,
+            _ => Timestamp::from_second(changes[stretch - 1]).ok()?,
+        };
+        let query = Query {
+            at,
+            platform: None,
+            home: None,
+            policy: AnonymizerPolicy::Allow,
+        };
+        decisions.push(pack(
+            &rules::title(local, title, &location, &query),
+            &changes,
+        )?);
+    }
+    let mut words = Vec::with_capacity(1 + changes.len() + decisions.len().div_ceil(2));
+    words.push(changes.len() as u64);
+    words.extend(changes.iter().map(|&change| change as u64));
+    words.extend(as_words(&decisions));
+    Some(words)
+}
+
+/// A decision in 32 bits: reason, license + 1, and `available_until` / `available_from` as
+/// 1 + their position among the changes (0 for none).
+fn pack(decision: &Decision<'_>, changes: &[i64]) -> Option<u32> {
+    let reason = Reason::ALL
+        .iter()
+        .position(|&reason| reason == decision.reason)? as u32;
+    let license = decision
+        .license
+        .map_or(0, |license| license.index() as u32 + 1);
+    let change = |instant: Option<Timestamp>| match instant {
+        None => Some(0),
+        Some(instant) => changes
+            .binary_search(&instant.as_second())
+            .ok()
+            .map(|k| k as u32 + 1),
+    };
+    let until = change(decision.available_until)?;
+    let from = change(decision.available_from)?;
+    Some(reason | license << 4 | until << 16 | from << 24)
+}
+
+/// The countries `title`'s licenses, exclusions and blackouts name, whole or by a region, as
+/// slot numbers, ascending; every country when a worldwide rule is read in each territory's
+/// own time, since then no two countries need share a timeline.
+pub(crate) fn named_countries(title: &Title) -> Vec<u16> {
+    let mut named: Vec<u16> = Vec::new();
+    let mut add = |territories: &Territories| {
+        for country in territories.countries() {
+            named.push(country.slot() as u16);
+        }
+        for region in territories.regions() {
+            named.push(region.country().slot() as u16);
+        }
+    };
+    for license in &title.licenses {
+        add(&license.territories);
+        add(&license.exclude);
+    }
+    for blackout in &title.blackouts {
+        add(&blackout.territories);
+    }
+    if worldwide_in_local_time(title) {
+        named.extend(
+            crate::iso3166::countries()
+                .filter_map(CountryCode::parse)
+                .map(|country| country.slot() as u16),
+        );
+    }
+    named.sort_unstable();
+    named.dedup();
+    named
+}
+
+/// True when a license or blackout on `@WORLD` (or excluding it) has a window end read in each
+/// territory's own time.
+fn worldwide_in_local_time(title: &Title) -> bool {
+    let local = |window: Window| {
+        matches!(window.start, Bound::Local(_)) || matches!(window.end, Bound::Local(_))
+    };
+    title.licenses.iter().any(|license| {
+        (license.territories.world || license.exclude.world) && local(license.window)
+    }) || title
+        .blackouts
+        .iter()
+        .any(|blackout| blackout.territories.world && local(blackout.window))
+}
+
+fn names_a_region_of(title: &Title, country: CountryCode) -> bool {
+    title.licenses.iter().any(|license| {
+        license.territories.names_a_region_of(country) || license.exclude.names_a_region_of(country)
+    }) || title
+        .blackouts
+        .iter()
+        .any(|blackout| blackout.territories.names_a_region_of(country))
+}
+
+/// A country `title` does not name, to stand for all of them; `None` when it names them all.
+fn unnamed_country(named: &[u16]) -> Option<CountryCode> {
+    crate::iso3166::countries()
+        .filter_map(CountryCode::parse)
+        .find(|country| named.binary_search(&(country.slot() as u16)).is_err())
+}
