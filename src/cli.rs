@@ -490,7 +490,6 @@ fn diff(
 fn diff_catalogs(old: &Catalog, new: &Catalog, at: Timestamp) -> Vec<TitleChange> {
     let mut ids: Vec<&str> = old
         .titles()
-        .iter()
         .chain(new.titles())
         .map(|title| title.id.as_str())
         .collect();

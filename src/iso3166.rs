@@ -2,6 +2,9 @@
 //!
 //! The only module that knows which crate holds the lists; everything else asks here.
 
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
 /// True for an assigned ISO 3166-1 alpha-2 code such as `US`.
 pub fn is_country(code: &str) -> bool {
     rust_iso3166::from_alpha2(code).is_some()
@@ -31,19 +34,29 @@ pub fn subdivisions(country: &str) -> impl Iterator<Item = &'static str> {
 /// locate such places as that country, never as the subdivision. Found in the ISO data by an
 /// overseas, outlying or special territory whose name is a country's name.
 pub fn country_of_subdivision(code: &str) -> Option<&'static str> {
-    let subdivision = rust_iso3166::iso3166_2::from_code(code)?;
-    let kind = subdivision.subdivision_type;
-    let special = ["Outlying", "Overseas", "Country", "Special administrative"]
-        .iter()
-        .any(|word| kind.contains(word));
-    if !special {
-        return None;
-    }
-    let name = normalize(subdivision.name);
-    rust_iso3166::ALL
-        .iter()
-        .find(|country| normalize(country.name) == name)
-        .map(|country| country.alpha2)
+    static ALSO_COUNTRIES: OnceLock<HashMap<&'static str, &'static str>> = OnceLock::new();
+    ALSO_COUNTRIES
+        .get_or_init(|| {
+            let countries: HashMap<String, &'static str> = rust_iso3166::ALL
+                .iter()
+                .map(|country| (normalize(country.name), country.alpha2))
+                .collect();
+            rust_iso3166::iso3166_2::SUBDIVISION_COUNTRY_MAP
+                .values()
+                .flat_map(|subdivisions| subdivisions.iter())
+                .filter(|subdivision| {
+                    ["Outlying", "Overseas", "Country", "Special administrative"]
+                        .iter()
+                        .any(|word| subdivision.subdivision_type.contains(word))
+                })
+                .filter_map(|subdivision| {
+                    let country = countries.get(&normalize(subdivision.name))?;
+                    Some((subdivision.code, *country))
+                })
+                .collect()
+        })
+        .get(code)
+        .copied()
 }
 
 fn normalize(name: &str) -> String {

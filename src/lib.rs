@@ -9,6 +9,7 @@ pub mod geoip;
 pub mod http;
 pub mod iso3166;
 pub mod metrics;
+mod parallel;
 pub mod privacy;
 pub mod reload;
 pub mod resolve;

@@ -24,7 +24,10 @@ use jiff::Timestamp;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
-use crate::catalog::{self, Catalog, CatalogError, LoadOptions, ParsedFile};
+use crate::catalog::validate;
+use crate::catalog::{
+    self, Catalog, CatalogError, CheckedFile, LoadOptions, LocalTimes, ParsedFile,
+};
 use crate::config::Config;
 use crate::geoip::{AnonymizerDatabase, GeoipDatabase, LoadError, Locator, Overrides, Sources};
 use crate::metrics::Metrics;
@@ -141,8 +144,13 @@ pub struct StartupError {
 /// What was read last time, to recognise unchanged content.
 #[derive(Debug, Default)]
 struct Seen {
-    /// Catalog files by path: the text and its parse, shared with the validation that uses it.
-    parsed: HashMap<String, Arc<ParsedFile>>,
+    /// Catalog files by path, as last checked: an unchanged file under unchanged groups and
+    /// platforms is neither parsed nor checked again.
+    files: HashMap<String, Arc<CheckedFile>>,
+    /// The groups and platforms those files were checked under.
+    context_key: Option<u64>,
+    /// Local date-times already read in every zone.
+    times: LocalTimes,
     /// A hash of each file source's bytes.
     hashes: HashMap<Source, [u8; 32]>,
 }
@@ -491,20 +499,65 @@ fn load_catalog(
     now: Timestamp,
     geoip_has_regions: Option<bool>,
 ) -> Result<Catalog, CatalogError> {
-    let files = catalog::read_dir(dir, max_file_bytes)?;
-    let mut parsed = Vec::with_capacity(files.len());
-    let mut still_there = HashMap::with_capacity(files.len());
-    for (path, text) in files {
-        let file = match seen.parsed.remove(&path) {
-            Some(previous) if previous.text == text => previous,
-            _ => Arc::new(catalog::parse::parse_file(&path, &text)),
-        };
-        still_there.insert(path, Arc::clone(&file));
-        parsed.push(file);
+    let texts = catalog::read_dir(dir, max_file_bytes)?;
+    // A file whose bytes are unchanged keeps its check; the others are parsed.
+    let hashes = crate::parallel::map(&texts, |(_, text)| {
+        <[u8; 32]>::from(Sha256::digest(text.as_bytes()))
+    });
+    let previous: Vec<Option<Arc<CheckedFile>>> = texts
+        .iter()
+        .zip(&hashes)
+        .map(|((path, _), hash)| seen.files.get(path).filter(|f| f.hash == *hash).cloned())
+        .collect();
+    let changed: Vec<usize> = (0..texts.len())
+        .filter(|&n| previous[n].is_none())
+        .collect();
+    let mut parsed: Vec<Option<ParsedFile>> = texts.iter().map(|_| None).collect();
+    for (n, file) in changed.iter().zip(crate::parallel::map(&changed, |&n| {
+        catalog::parse::parse_file(&texts[n].0, &texts[n].1)
+    })) {
+        parsed[*n] = Some(file);
     }
-    seen.parsed = still_there;
-    catalog::validate::validate(
-        &parsed,
+    let definitions: Vec<&ParsedFile> = parsed
+        .iter()
+        .zip(&previous)
+        .filter_map(|(parsed, previous)| match (parsed, previous) {
+            (Some(parsed), _) => Some(parsed),
+            (None, Some(previous)) => previous.definitions.as_deref(),
+            (None, None) => None,
+        })
+        .collect();
+    let context = validate::context(&definitions);
+    // New groups or platforms can change what any file means: then every file is checked.
+    let same_context = seen.context_key == Some(context.key);
+    let to_check: Vec<usize> = (0..texts.len())
+        .filter(|&n| !same_context || previous[n].is_none())
+        .collect();
+    let times = &seen.times;
+    let fresh = crate::parallel::map(&to_check, |&n| {
+        let check = |file: &ParsedFile| Arc::new(validate::check_file(file, &context, times));
+        match &parsed[n] {
+            Some(file) => check(file),
+            None => check(&catalog::parse::parse_file(&texts[n].0, &texts[n].1)),
+        }
+    });
+    let mut checked = previous;
+    for (n, file) in to_check.into_iter().zip(fresh) {
+        checked[n] = Some(file);
+    }
+    let checked: Vec<Arc<CheckedFile>> = checked
+        .into_iter()
+        .map(|file| file.expect("every file was kept or checked"))
+        .collect();
+    seen.files = checked
+        .iter()
+        .map(|file| (file.path.clone(), Arc::clone(file)))
+        .collect();
+    seen.context_key = Some(context.key);
+    seen.times.forget_unused();
+    validate::assemble(
+        &checked,
+        &context,
         &LoadOptions {
             now,
             geoip_has_regions,
@@ -515,19 +568,11 @@ fn load_catalog(
 /// The summary of a reload for the log: counts, never lists.
 fn log_changes(before: &Snapshot, after: &Snapshot) {
     if before.catalog.version() != after.catalog.version() {
-        let (mut added, mut removed, mut changed) = (0usize, 0usize, 0usize);
-        for title in after.catalog.titles() {
-            match before.catalog.title(&title.id) {
-                None => added += 1,
-                Some(old) if !same_definition(old.title(), title) => changed += 1,
-                Some(_) => {}
-            }
-        }
-        for title in before.catalog.titles() {
-            if after.catalog.title(&title.id).is_none() {
-                removed += 1;
-            }
-        }
+        let catalog::Changes {
+            added,
+            removed,
+            changed,
+        } = after.catalog.changes_since(&before.catalog);
         tracing::info!(
             from = before.catalog.version(),
             to = after.catalog.version(),
@@ -567,21 +612,6 @@ fn log_changes(before: &Snapshot, after: &Snapshot) {
 }
 
 /// True when two titles are written the same (windows compared as written).
-fn same_definition(a: &catalog::Title, b: &catalog::Title) -> bool {
-    a.name == b.name
-        && a.anonymizer == b.anonymizer
-        && a.licenses.len() == b.licenses.len()
-        && a.licenses
-            .iter()
-            .zip(&b.licenses)
-            .all(|(x, y)| x.label == y.label && x.written == y.written)
-        && a.blackouts.len() == b.blackouts.len()
-        && a.blackouts
-            .iter()
-            .zip(&b.blackouts)
-            .all(|(x, y)| x.written == y.written && x.reason == y.reason)
-}
-
 /// How long the files must be quiet before a watched change is reloaded.
 pub const QUIET: Duration = Duration::from_millis(250);
 /// The longest a stream of changes can hold a reload back.

@@ -10,6 +10,7 @@ pub mod time;
 pub mod validate;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -17,10 +18,11 @@ use sha2::{Digest, Sha256};
 
 use crate::diagnostic::Diagnostic;
 use crate::geoip::CountryCode;
-use crate::resolve::compiled::{self, Merged, Record, Stream};
+use crate::resolve::compiled::{Merged, Record, Stream};
 pub use parse::ParsedFile;
 pub use territory::Territories;
 pub use time::{LocalTimes, Window};
+pub use validate::CheckedFile;
 
 /// Whether anonymizer traffic may stream (`policy.anonymizer`, or a title's `anonymizer`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash, Deserialize, Serialize)]
@@ -129,11 +131,50 @@ pub struct Title {
     pub file: String,
 }
 
+/// A title with its compiled answers (see `resolve::compiled`). Shared between the
+/// catalogs of successive reloads while its file does not change.
+#[derive(Debug)]
+pub(crate) struct CompiledTitle {
+    pub(crate) title: Title,
+    pub(crate) record: Box<[u64]>,
+}
+
+/// What an edit changed, in counts (the reload log never lists titles).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// Titles new in the catalog.
+    pub added: usize,
+    /// Titles gone from it.
+    pub removed: usize,
+    /// Titles whose name, policy, licenses or blackouts changed.
+    pub changed: usize,
+}
+
+impl Title {
+    /// True when both define the same rights as written (the file a title is in may differ).
+    pub fn same_definition(&self, other: &Title) -> bool {
+        self.name == other.name
+            && self.anonymizer == other.anonymizer
+            && self.licenses.len() == other.licenses.len()
+            && self
+                .licenses
+                .iter()
+                .zip(&other.licenses)
+                .all(|(x, y)| x.label == y.label && x.written == y.written)
+            && self.blackouts.len() == other.blackouts.len()
+            && self
+                .blackouts
+                .iter()
+                .zip(&other.blackouts)
+                .all(|(x, y)| x.written == y.written && x.reason == y.reason)
+    }
+}
+
 /// A validated catalog.
 #[derive(Debug, Clone)]
 pub struct Catalog {
     /// Sorted by id.
-    titles: Vec<Title>,
+    titles: Vec<Arc<CompiledTitle>>,
     /// Positions in `titles`, found by the id's hash and checked against the id each title's
     /// record keeps: the slots are small enough to stay in the cache, and the check reads the
     /// record an answer needs anyway.
@@ -143,7 +184,6 @@ pub struct Catalog {
     /// Where each title's record starts in `rights`.
     record_at: Vec<u32>,
     platforms: Vec<String>,
-    local_times: LocalTimes,
     version: String,
     /// Files read.
     pub n_files: usize,
@@ -249,61 +289,52 @@ impl Catalog {
         options: &LoadOptions,
     ) -> Result<Catalog, CatalogError> {
         let files = read_dir(dir, max_file_bytes)?;
-        let parsed: Vec<ParsedFile> = files
-            .iter()
-            .map(|(path, text)| parse::parse_file(path, text))
-            .collect();
+        let parsed = crate::parallel::map(&files, |(path, text)| parse::parse_file(path, text));
         validate::validate(&parsed, options)
     }
 
     pub(crate) fn new(
-        mut titles: Vec<Title>,
+        files: &[Arc<CheckedFile>],
         platforms: Vec<String>,
-        local_times: LocalTimes,
-        files: &[&ParsedFile],
         warnings: Vec<Diagnostic>,
     ) -> Catalog {
-        titles.sort_by(|a, b| a.id.cmp(&b.id));
-        let mut rights = Vec::new();
+        let titles = sorted_by_id(files.iter().flat_map(|file| file.titles.iter().cloned()));
         let mut record_at = Vec::with_capacity(titles.len());
-        for title in &titles {
-            record_at.push(rights.len() as u32);
-            rights.extend(compiled::compile(title, &local_times));
+        let mut words = 0u32;
+        for compiled in &titles {
+            record_at.push(words);
+            words += compiled.record.len() as u32;
         }
-        let mut by_id = hashbrown::HashTable::with_capacity(titles.len());
-        for (position, title) in titles.iter().enumerate() {
-            by_id.insert_unique(id_hash(&title.id), position as u32, |&position| {
-                id_hash(&titles[position as usize].id)
-            });
-        }
-        let mut by_country: Box<[Stream]> = vec![Stream::default(); 26 * 26].into_boxed_slice();
-        let mut worldwide = Stream::default();
-        let mut worldwide_unknown = Stream::default();
-        for (position, title) in titles.iter().enumerate() {
-            let record = Record::new(&rights[record_at[position] as usize..]);
-            let position = position as u32;
-            if title
-                .licenses
-                .iter()
-                .any(|license| license.territories.world)
-            {
-                worldwide.push_elsewhere(position, record);
-                worldwide_unknown.push_in_country(position, record, None);
+        // The arena and the id table on one core, each half of the titles' listing streams
+        // on another: together they are most of a reload.
+        let half = titles.len() / 2;
+        let parts = crate::parallel::map(&[0, 1, 2], |part| match part {
+            0 => Built::Records(arena(&titles, words as usize), by_id(&titles)),
+            part => {
+                let range = if *part == 1 {
+                    0..half
+                } else {
+                    half..titles.len()
+                };
+                Built::Streams(streams(&titles, &record_at, range))
             }
-            // Every country the record has a timeline of, blackouts and exclusions included:
-            // there the title's answer is not the one it has elsewhere.
-            for slot in compiled::named_countries(title) {
-                let country = territory::from_slot(usize::from(slot));
-                by_country[usize::from(slot)].push_in_country(position, record, Some(country));
-            }
-        }
+        });
+        let mut parts = parts.into_iter();
+        let (
+            Some(Built::Records(rights, by_id)),
+            Some(Built::Streams(first)),
+            Some(Built::Streams(second)),
+        ) = (parts.next(), parts.next(), parts.next())
+        else {
+            unreachable!("three parts were built, in order");
+        };
+        let (by_country, worldwide, worldwide_unknown) = first.then(second);
         Catalog {
             titles,
             by_id,
             rights,
             record_at,
             platforms,
-            local_times,
             version: version(files),
             n_files: files.len(),
             warnings,
@@ -314,8 +345,53 @@ impl Catalog {
     }
 
     /// Every title, sorted by id.
-    pub fn titles(&self) -> &[Title] {
-        &self.titles
+    pub fn titles(&self) -> impl ExactSizeIterator<Item = &Title> + '_ {
+        self.titles.iter().map(|compiled| &compiled.title)
+    }
+
+    /// How many titles there are.
+    pub fn n_titles(&self) -> usize {
+        self.titles.len()
+    }
+
+    /// How many titles were added, removed and changed since `before`, walking both in id
+    /// order; a title whose file did not change is shared and needs no comparing.
+    pub fn changes_since(&self, before: &Catalog) -> Changes {
+        let mut changes = Changes::default();
+        let (mut old, mut new) = (
+            before.titles.iter().peekable(),
+            self.titles.iter().peekable(),
+        );
+        loop {
+            match (old.peek(), new.peek()) {
+                (None, None) => return changes,
+                (Some(_), None) => {
+                    changes.removed += 1;
+                    old.next();
+                }
+                (None, Some(_)) => {
+                    changes.added += 1;
+                    new.next();
+                }
+                (Some(a), Some(b)) => match a.title.id.cmp(&b.title.id) {
+                    std::cmp::Ordering::Less => {
+                        changes.removed += 1;
+                        old.next();
+                    }
+                    std::cmp::Ordering::Greater => {
+                        changes.added += 1;
+                        new.next();
+                    }
+                    std::cmp::Ordering::Equal => {
+                        if !Arc::ptr_eq(a, b) && !a.title.same_definition(&b.title) {
+                            changes.changed += 1;
+                        }
+                        old.next();
+                        new.next();
+                    }
+                },
+            }
+        }
     }
 
     /// The title with `id`.
@@ -327,10 +403,16 @@ impl Catalog {
         Some(self.title_at(position))
     }
 
+    /// The position of the first title whose id sorts after `id`.
+    pub fn position_after(&self, id: &str) -> u32 {
+        self.titles
+            .partition_point(|compiled| compiled.title.id.as_str() <= id) as u32
+    }
+
     /// The title at `position` (in id order).
     pub fn title_at(&self, position: u32) -> TitleRef<'_> {
         TitleRef {
-            title: &self.titles[position as usize],
+            title: &self.titles[position as usize].title,
             position,
         }
     }
@@ -354,11 +436,6 @@ impl Catalog {
         &self.platforms
     }
 
-    /// Local date-times read in each territory's zones.
-    pub fn local_times(&self) -> &LocalTimes {
-        &self.local_times
-    }
-
     /// A short hex hash of the files' paths and contents: stable across restarts.
     pub fn version(&self) -> &str {
         &self.version
@@ -366,12 +443,12 @@ impl Catalog {
 
     /// Licenses in all titles.
     pub fn n_licenses(&self) -> usize {
-        self.titles.iter().map(|title| title.licenses.len()).sum()
+        self.titles().map(|title| title.licenses.len()).sum()
     }
 
     /// True when some license, exclusion or blackout names a region.
     pub fn has_region_rules(&self) -> bool {
-        self.titles.iter().any(|title| {
+        self.titles().any(|title| {
             title
                 .licenses
                 .iter()
@@ -388,10 +465,133 @@ impl Catalog {
     /// unknown location) gives the worldwide titles alone.
     pub(crate) fn candidates(&self, country: Option<CountryCode>) -> Merged<'_> {
         match country {
-            None => Merged::new(&self.worldwide_unknown, None),
-            Some(country) => Merged::new(&self.worldwide, Some(&self.by_country[country.slot()])),
+            None => Merged::new(&self.worldwide_unknown, None, &self.rights),
+            Some(country) => Merged::new(
+                &self.worldwide,
+                Some(&self.by_country[country.slot()]),
+                &self.rights,
+            ),
         }
     }
+}
+
+/// What `Catalog::new` builds in parallel.
+enum Built {
+    Records(Vec<u64>, hashbrown::HashTable<u32>),
+    Streams(Streams),
+}
+
+/// The listing streams of a run of titles.
+struct Streams {
+    by_country: Box<[Stream]>,
+    worldwide: Stream,
+    worldwide_unknown: Stream,
+}
+
+impl Streams {
+    /// These streams followed by `later`'s, whose titles all come after.
+    fn then(mut self, later: Streams) -> (Box<[Stream]>, Stream, Stream) {
+        for (stream, later) in self.by_country.iter_mut().zip(later.by_country) {
+            stream.append(later);
+        }
+        self.worldwide.append(later.worldwide);
+        self.worldwide_unknown.append(later.worldwide_unknown);
+        (self.by_country, self.worldwide, self.worldwide_unknown)
+    }
+}
+
+/// Titles sorted by id, comparing the first sixteen bytes as one number and the rest only
+/// where those tie.
+fn sorted_by_id(titles: impl Iterator<Item = Arc<CompiledTitle>>) -> Vec<Arc<CompiledTitle>> {
+    let mut titles: Vec<Arc<CompiledTitle>> = titles.collect();
+    let prefix = |id: &str| {
+        let mut bytes = [0u8; 16];
+        let n = id.len().min(16);
+        bytes[..n].copy_from_slice(&id.as_bytes()[..n]);
+        u128::from_be_bytes(bytes)
+    };
+    let mut keys: Vec<(u128, u32)> = titles
+        .iter()
+        .enumerate()
+        .map(|(n, compiled)| (prefix(&compiled.title.id), n as u32))
+        .collect();
+    keys.sort_unstable();
+    let mut run = 0;
+    while run < keys.len() {
+        let end = run + keys[run..].partition_point(|key| key.0 == keys[run].0);
+        if end - run > 1 {
+            keys[run..end].sort_unstable_by(|a, b| {
+                titles[a.1 as usize]
+                    .title
+                    .id
+                    .cmp(&titles[b.1 as usize].title.id)
+            });
+        }
+        run = end;
+    }
+    let mut slots: Vec<Option<Arc<CompiledTitle>>> = titles.drain(..).map(Some).collect();
+    keys.iter()
+        .map(|&(_, n)| slots[n as usize].take().expect("each title is taken once"))
+        .collect()
+}
+
+/// Every title's record, one after the other.
+fn arena(titles: &[Arc<CompiledTitle>], words: usize) -> Vec<u64> {
+    let mut rights = Vec::with_capacity(words);
+    for compiled in titles {
+        rights.extend_from_slice(&compiled.record);
+    }
+    rights
+}
+
+fn by_id(titles: &[Arc<CompiledTitle>]) -> hashbrown::HashTable<u32> {
+    let mut by_id = hashbrown::HashTable::with_capacity(titles.len());
+    for (position, compiled) in titles.iter().enumerate() {
+        by_id.insert_unique(id_hash(&compiled.title.id), position as u32, |&position| {
+            id_hash(&titles[position as usize].title.id)
+        });
+    }
+    by_id
+}
+
+/// The listing streams of the titles at `positions`.
+fn streams(
+    titles: &[Arc<CompiledTitle>],
+    record_at: &[u32],
+    positions: std::ops::Range<usize>,
+) -> Streams {
+    let mut streams = Streams {
+        by_country: vec![Stream::default(); 26 * 26].into_boxed_slice(),
+        worldwide: Stream::default(),
+        worldwide_unknown: Stream::default(),
+    };
+    for position in positions {
+        let compiled = &titles[position];
+        let record = Record::new(&compiled.record);
+        let start = record_at[position];
+        let position = position as u32;
+        if compiled
+            .title
+            .licenses
+            .iter()
+            .any(|license| license.territories.world)
+        {
+            streams.worldwide.push_elsewhere(position, record);
+            streams
+                .worldwide_unknown
+                .push_unknown_location(position, record);
+        }
+        // Every country the record has a timeline of, blackouts and exclusions included:
+        // there the title's answer is not the one it has elsewhere.
+        Stream::add_countries(
+            &mut streams.by_country,
+            position,
+            record,
+            start,
+            &compiled.title,
+        );
+    }
+    streams
 }
 
 /// The hash titles are found by.
@@ -401,14 +601,14 @@ fn id_hash(id: &str) -> u64 {
     rustc_hash::FxBuildHasher.hash_one(id)
 }
 
-/// The content hash of a catalog: every file's relative path and bytes, in path order.
-fn version(files: &[&ParsedFile]) -> String {
+/// The content hash of a catalog: every file's relative path and content hash, in path
+/// order.
+fn version(files: &[Arc<CheckedFile>]) -> String {
     let mut hasher = Sha256::new();
     for file in files {
         hasher.update((file.path.len() as u64).to_le_bytes());
         hasher.update(file.path.as_bytes());
-        hasher.update((file.text.len() as u64).to_le_bytes());
-        hasher.update(file.text.as_bytes());
+        hasher.update(file.hash);
     }
     let digest = hasher.finalize();
     digest[..6]

@@ -27,6 +27,21 @@ pub struct ParsedFile {
     pub(crate) platforms: Option<SpannedList>,
 }
 
+impl ParsedFile {
+    /// The file's groups and platform vocabulary alone (with its path and text, to place
+    /// problems in them), for checking other files against.
+    pub(crate) fn definitions(&self) -> ParsedFile {
+        ParsedFile {
+            path: self.path.clone(),
+            text: self.text.clone(),
+            diagnostics: Vec::new(),
+            groups: self.groups.clone(),
+            titles: Vec::new(),
+            platforms: self.platforms.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct RawGroup {
     pub(crate) name: Spanned<String>,

@@ -45,9 +45,16 @@ impl CountrySet {
 
     /// The members in code order.
     pub fn iter(&self) -> impl Iterator<Item = CountryCode> + '_ {
-        (0..26 * 26)
-            .filter(|slot| self.0[slot / 64] & (1 << (slot % 64)) != 0)
-            .map(from_slot)
+        self.0.iter().enumerate().flat_map(|(n, &word)| {
+            let mut rest = word;
+            std::iter::from_fn(move || {
+                let bit = rest.trailing_zeros() as usize;
+                (bit < 64).then(|| {
+                    rest &= rest - 1;
+                    from_slot(n * 64 + bit)
+                })
+            })
+        })
     }
 
     fn union_with(&mut self, other: &CountrySet) {
@@ -250,9 +257,7 @@ impl Draft {
 
 /// The country of a [`CountryCode::slot`] number.
 pub(crate) fn from_slot(slot: usize) -> CountryCode {
-    let code = [b'A' + (slot / 26) as u8, b'A' + (slot % 26) as u8];
-    CountryCode::parse(std::str::from_utf8(&code).expect("ASCII letters"))
-        .expect("two capital letters")
+    CountryCode::from_slot(slot)
 }
 
 /// One written territory, checked but not yet expanded.
@@ -326,7 +331,7 @@ pub enum GroupError {
 }
 
 /// Group definitions, expanded on demand and remembered.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Groups {
     definitions: HashMap<String, Vec<Territory>>,
     expanded: HashMap<String, Result<Draft, GroupError>>,

@@ -7,7 +7,7 @@
 //! earliest, a blackout starts at the earliest and ends at the latest. Never reads the clock.
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use jiff::Timestamp;
 use jiff::civil::DateTime;
@@ -111,18 +111,18 @@ impl End {
 }
 
 /// One end of a window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Bound {
     /// No limit on this side.
     Open,
     /// A fixed instant.
     At(Timestamp),
-    /// A local date-time read in each territory's zones: a position in [`LocalTimes`].
-    Local(u32),
+    /// A local date-time read in each territory's zones.
+    Local(Arc<Readings>),
 }
 
 /// A window: `start` inclusive, `end` exclusive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Window {
     /// Inclusive.
     pub start: Bound,
@@ -133,35 +133,32 @@ pub struct Window {
 impl Window {
     /// The instant `bound` stands for in `country` (anywhere, when unknown).
     #[inline]
-    pub fn instant(
-        bound: Bound,
-        end: End,
-        country: Option<CountryCode>,
-        local: &LocalTimes,
-    ) -> Option<Timestamp> {
+    pub fn instant(bound: &Bound, end: End, country: Option<CountryCode>) -> Option<Timestamp> {
         match bound {
             Bound::Open => None,
-            Bound::At(at) => Some(at),
-            Bound::Local(idx) => Some(end.pick(local.readings(idx, country))),
+            Bound::At(at) => Some(*at),
+            Bound::Local(readings) => Some(end.pick(readings.in_country(country))),
         }
+    }
+
+    /// True when either end is read in each territory's own time.
+    pub fn is_local(&self) -> bool {
+        matches!(self.start, Bound::Local(_)) || matches!(self.end, Bound::Local(_))
     }
 }
 
-/// Local date-times read in every country's zones, computed once per distinct date-time.
-#[derive(Debug, Clone, Default)]
-pub struct LocalTimes {
-    positions: HashMap<DateTime, u32>,
-    /// For each date-time, (earliest, latest) per zone column, the last column being every
-    /// zone at once (for countries without zones and for unknown locations).
-    readings: Vec<Box<[(Timestamp, Timestamp)]>>,
+/// One local date-time read in every country's zones: the earliest and latest instant it can
+/// be in each zone column, the last column being every zone at once (for countries without
+/// zones and for unknown locations).
+#[derive(Debug)]
+pub struct Readings {
+    civil: DateTime,
+    columns: Box<[(Timestamp, Timestamp)]>,
 }
 
-impl LocalTimes {
-    /// The position of `civil`, reading it in every zone the first time it is seen.
-    pub fn intern(&mut self, civil: DateTime) -> u32 {
-        if let Some(&position) = self.positions.get(&civil) {
-            return position;
-        }
+impl Readings {
+    /// Reads `civil` in every zone of the tz database.
+    fn new(civil: DateTime) -> Readings {
         let zones = zones();
         let mut columns = vec![(Timestamp::MAX, Timestamp::MIN); zones.columns.len() + 1];
         for (column, tzs) in zones.columns.iter().enumerate() {
@@ -178,23 +175,77 @@ impl LocalTimes {
                 (acc.0.min(r.0), acc.1.max(r.1))
             });
         *columns.last_mut().expect("one column more than zones") = everywhere;
-        let position = self.readings.len() as u32;
-        self.readings.push(columns.into_boxed_slice());
-        self.positions.insert(civil, position);
-        position
+        Readings {
+            civil,
+            columns: columns.into_boxed_slice(),
+        }
     }
 
-    /// (earliest, latest) readings of the date-time at `position` in `country`.
+    /// (earliest, latest) readings in `country` (anywhere, when unknown).
     #[inline]
-    pub fn readings(&self, position: u32, country: Option<CountryCode>) -> (Timestamp, Timestamp) {
-        let row = &self.readings[position as usize];
-        let column = country.map_or(row.len() - 1, |country| zones().column(country));
-        row[column.min(row.len() - 1)]
+    pub fn in_country(&self, country: Option<CountryCode>) -> (Timestamp, Timestamp) {
+        let last = self.columns.len() - 1;
+        let column = country.map_or(last, |country| zones().column(country));
+        self.columns[column.min(last)]
     }
 
-    /// The earliest and latest readings of `position` anywhere.
-    pub fn everywhere(&self, position: u32) -> (Timestamp, Timestamp) {
-        self.readings(position, None)
+    /// The earliest and latest readings anywhere.
+    pub fn everywhere(&self) -> (Timestamp, Timestamp) {
+        self.in_country(None)
+    }
+
+    /// The date-time as written.
+    pub fn civil(&self) -> DateTime {
+        self.civil
+    }
+}
+
+// The readings follow from the date-time, so it alone decides equality.
+impl PartialEq for Readings {
+    fn eq(&self, other: &Readings) -> bool {
+        self.civil == other.civil
+    }
+}
+
+impl Eq for Readings {}
+
+impl std::hash::Hash for Readings {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.civil.hash(state);
+    }
+}
+
+/// Local date-times already read, so that each is read in every zone once however many
+/// licenses and reloads name it. Shared by the threads that check files.
+#[derive(Debug, Default)]
+pub struct LocalTimes {
+    read: Mutex<HashMap<DateTime, Arc<Readings>>>,
+}
+
+impl LocalTimes {
+    /// `civil` read in every zone, reading it the first time it is asked for.
+    pub fn read(&self, civil: DateTime) -> Arc<Readings> {
+        if let Some(readings) = self.lock().get(&civil) {
+            return Arc::clone(readings);
+        }
+        // Read outside the lock: other threads go on meanwhile, and should two read the same
+        // date-time, the first one kept is as good as the other.
+        let readings = Arc::new(Readings::new(civil));
+        Arc::clone(self.lock().entry(civil).or_insert(readings))
+    }
+
+    /// Forgets the date-times nothing else holds any more, so that a long-running service
+    /// does not keep every date it ever saw.
+    pub fn forget_unused(&self) {
+        self.lock()
+            .retain(|_, readings| Arc::strong_count(readings) > 1);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<DateTime, Arc<Readings>>> {
+        // The map is only ever added to or pruned whole: a panic elsewhere leaves it usable.
+        self.read
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -318,15 +369,14 @@ mod tests {
 
     #[test]
     fn territory_readings_are_conservative_in_multi_zone_countries() {
-        let mut local = LocalTimes::default();
-        let position = local.intern("2027-01-01T00:00".parse().unwrap());
+        let readings = LocalTimes::default().read("2027-01-01T00:00".parse().unwrap());
         // Midnight comes first in New York (UTC-5) and last in Honolulu (UTC-10)... and Guam
         // is not the US in zone1970.tab, but Pago Pago-like offsets may be: check the ends.
-        let (earliest, latest) = local.readings(position, country("US"));
+        let (earliest, latest) = readings.in_country(country("US"));
         assert!(earliest <= ts("2027-01-01T05:00:00Z"));
         assert!(latest >= ts("2027-01-01T10:00:00Z"));
         // France has one zone: both readings agree.
-        let (earliest, latest) = local.readings(position, country("FR"));
+        let (earliest, latest) = readings.in_country(country("FR"));
         assert_eq!(
             (earliest, latest),
             (ts("2026-12-31T23:00:00Z"), ts("2026-12-31T23:00:00Z"))
@@ -335,12 +385,22 @@ mod tests {
 
     #[test]
     fn unknown_countries_read_in_every_zone() {
-        let mut local = LocalTimes::default();
-        let position = local.intern("2027-01-01T00:00".parse().unwrap());
-        let (earliest, latest) = local.everywhere(position);
+        let readings = LocalTimes::default().read("2027-01-01T00:00".parse().unwrap());
+        let (earliest, latest) = readings.everywhere();
         assert!(earliest <= ts("2026-12-31T10:00:00Z"), "{earliest}");
         assert!(latest >= ts("2027-01-01T11:00:00Z"), "{latest}");
-        assert_eq!(local.readings(position, country("ZZ")), (earliest, latest));
+        assert_eq!(readings.in_country(country("ZZ")), (earliest, latest));
+    }
+
+    #[test]
+    fn a_date_is_read_once_and_forgotten_when_unused() {
+        let local = LocalTimes::default();
+        let civil = "2027-01-01T00:00".parse().unwrap();
+        let first = local.read(civil);
+        assert!(Arc::ptr_eq(&first, &local.read(civil)));
+        drop(first);
+        local.forget_unused();
+        assert!(local.lock().is_empty());
     }
 
     #[test]

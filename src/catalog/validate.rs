@@ -1,98 +1,252 @@
 //! Parsed files -> `Catalog`, collecting every problem before deciding: codes against
 //! ISO 3166, groups and their cycles, title ids across files, windows, time zones, platforms.
 //! Any error means no catalog. Never reads the clock: "now" arrives in `LoadOptions`.
+//!
+//! Three steps, so that a reload checks only the files that changed: the `Context` every
+//! file shares (platform vocabulary, groups), each file on its own (`check_file`), then the
+//! checks across files and the catalog itself (`assemble`).
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::ops::Range;
+use std::sync::Arc;
 
 use jiff::Timestamp;
+use sha2::{Digest, Sha256};
 use toml::Spanned;
 
 use crate::catalog::parse::{ParsedFile, RawTitle, RawWindowed, SpannedList};
 use crate::catalog::territory::{GroupError, Groups, Territories, Territory, is_group_name};
 use crate::catalog::time::{self, Bound, End, LocalTimes, Window, Written, Zone};
 use crate::catalog::{
-    AnonymizerPolicy, AsWritten, Blackout, Catalog, CatalogError, DEFAULT_PLATFORMS, License,
-    LoadOptions, Platforms, Title,
+    AnonymizerPolicy, AsWritten, Blackout, Catalog, CatalogError, CompiledTitle, DEFAULT_PLATFORMS,
+    License, LoadOptions, Platforms, Title,
 };
 use crate::diagnostic::{Diagnostic, LineIndex, Severity};
 
-/// Validates `files` (in path order) together. Takes owned or shared parses alike, so the
-/// reloader can keep unchanged files' parses without copying them.
-pub fn validate<F: Borrow<ParsedFile>>(
+/// Validates `files` (in path order) together. Takes owned or shared parses alike.
+pub fn validate<F: Borrow<ParsedFile> + Sync>(
     files: &[F],
     options: &LoadOptions,
 ) -> Result<Catalog, CatalogError> {
+    let context = context(files);
+    let times = LocalTimes::default();
+    let checked = crate::parallel::map(files, |file| {
+        Arc::new(check_file(file.borrow(), &context, &times))
+    });
+    assemble(&checked, &context, options)
+}
+
+/// What every file's titles are checked against: the platform vocabulary and the groups,
+/// from whichever files define them.
+#[derive(Debug)]
+pub struct Context {
+    platforms: Vec<String>,
+    groups: Groups,
+    /// Changes exactly when the vocabulary or a group definition does: a file checked under
+    /// one key is checked the same under it again.
+    pub key: u64,
+    /// Problems in the definitions themselves.
+    diagnostics: Vec<Diagnostic>,
+    /// Where a group first names a region.
+    first_region: Option<Diagnostic>,
+}
+
+/// The platform vocabulary and groups of `files`, checked.
+pub fn context<F: Borrow<ParsedFile>>(files: &[F]) -> Context {
     let files: Vec<&ParsedFile> = files.iter().map(Borrow::borrow).collect();
-    let files = files.as_slice();
-    let mut check = Check {
-        files,
-        diagnostics: files
-            .iter()
-            .flat_map(|file| file.diagnostics.iter().cloned())
-            .collect(),
-        local_times: LocalTimes::default(),
-        first_region: None,
-        lines: vec![None; files.len()],
-    };
+    let times = LocalTimes::default();
+    let mut check = Check::new(&files, &times);
     let platforms = check.platforms();
-    let mut groups = check.groups();
-    let mut titles = Vec::new();
+    let groups = check.groups();
+    let mut hasher = rustc_hash::FxHasher::default();
+    platforms.hash(&mut hasher);
+    for file in &files {
+        for group in &file.groups {
+            group.name.get_ref().hash(&mut hasher);
+            for member in group.members.get_ref() {
+                member.get_ref().hash(&mut hasher);
+            }
+        }
+    }
+    let first_region = check
+        .first_region
+        .clone()
+        .map(|(file_idx, span)| check.placed(file_idx, span, Severity::Warning, region_warning()));
+    Context {
+        platforms,
+        groups,
+        key: hasher.finish(),
+        diagnostics: check.diagnostics,
+        first_region,
+    }
+}
+
+/// One file, checked on its own: its titles (compiled) when they have no problem, and what
+/// the checks across files need to know about it.
+#[derive(Debug)]
+pub struct CheckedFile {
+    /// Relative to the catalog folder, with `/` separators.
+    pub path: String,
+    /// SHA-256 of the text: a reload recognises the file by it.
+    pub hash: [u8; 32],
+    /// The titles without problems, in file order.
+    pub(crate) titles: Vec<Arc<CompiledTitle>>,
+    /// The file's own problems, parse errors included.
+    diagnostics: Vec<Diagnostic>,
+    /// Each valid title id with where it is written, for duplicates across files.
+    ids: Vec<(String, (usize, usize))>,
+    /// Each license's latest end, with the warning to give once it has passed.
+    ends: Vec<(Timestamp, Diagnostic)>,
+    /// Where the file first names a region.
+    first_region: Option<Diagnostic>,
+    /// The file's groups and platform vocabulary, when it has any (titles left out), for the
+    /// context of later reloads.
+    pub definitions: Option<Arc<ParsedFile>>,
+}
+
+/// Checks `file`'s titles against `context`; local date-times are read through `times`.
+pub fn check_file(file: &ParsedFile, context: &Context, times: &LocalTimes) -> CheckedFile {
+    let files = [file];
+    let mut check = Check::new(&files, times);
+    check.diagnostics = file.diagnostics.clone();
+    let mut groups = context.groups.clone();
     let mut seen: HashMap<String, (usize, usize)> = HashMap::new();
-    for (file_idx, file) in files.iter().enumerate() {
-        for raw in &file.titles {
-            if let Some(title) =
-                check.title(file_idx, raw, &platforms, &mut groups, options, &mut seen)
-            {
-                titles.push(title);
+    let mut titles = Vec::new();
+    let mut ids = Vec::new();
+    let mut ends = Vec::new();
+    for raw in &file.titles {
+        let valid = check.title(
+            0,
+            raw,
+            &context.platforms,
+            &mut groups,
+            &mut seen,
+            &mut ends,
+        );
+        // Every well-formed id counts for duplicates across files, whether or not its title
+        // is valid; a second one within the file was reported already.
+        if let Some(id) = &raw.id
+            && seen.get(id.get_ref()) == Some(&(0, id.span().start))
+        {
+            ids.push((id.get_ref().clone(), check.position(0, id.span().start)));
+        }
+        if let Some(title) = valid {
+            let record = crate::resolve::compiled::compile(&title).into_boxed_slice();
+            titles.push(Arc::new(CompiledTitle { title, record }));
+        }
+    }
+    let first_region = check
+        .first_region
+        .clone()
+        .map(|(file_idx, span)| check.placed(file_idx, span, Severity::Warning, region_warning()));
+    let definitions =
+        (!file.groups.is_empty() || file.platforms.is_some()).then(|| Arc::new(file.definitions()));
+    CheckedFile {
+        path: file.path.clone(),
+        hash: Sha256::digest(file.text.as_bytes()).into(),
+        titles,
+        diagnostics: check.diagnostics,
+        ids,
+        ends,
+        first_region,
+        definitions,
+    }
+}
+
+/// The checks across files (duplicate title ids, warnings that depend on "now" and on the
+/// database), then the catalog; any error anywhere means no catalog.
+pub fn assemble(
+    files: &[Arc<CheckedFile>],
+    context: &Context,
+    options: &LoadOptions,
+) -> Result<Catalog, CatalogError> {
+    let mut diagnostics = context.diagnostics.clone();
+    let mut first_defined: HashMap<&str, (&str, usize)> = HashMap::new();
+    for file in files {
+        diagnostics.extend(file.diagnostics.iter().cloned());
+        for (id, (line, column)) in &file.ids {
+            match first_defined.get(id.as_str()) {
+                Some(&(first_path, first_line)) => diagnostics.push(Diagnostic::placed(
+                    &file.path,
+                    (*line, *column),
+                    Severity::Error,
+                    format!("duplicate title id `{id}`: also defined at {first_path}:{first_line}"),
+                )),
+                None => {
+                    first_defined.insert(id, (&file.path, *line));
+                }
+            }
+        }
+        for (end, warning) in &file.ends {
+            if *end <= options.now {
+                diagnostics.push(warning.clone());
             }
         }
     }
     if options.geoip_has_regions == Some(false)
-        && let Some((file_idx, span)) = check.first_region.clone()
+        && let Some(first) = context
+            .first_region
+            .as_ref()
+            .or_else(|| files.iter().find_map(|file| file.first_region.as_ref()))
     {
-        check.warning(
-            file_idx,
-            span,
-            "the catalog has region-level rules but the GeoIP database has no region codes: \
-             they never grant, and region exclusions and blackouts deny the whole country",
-        );
+        diagnostics.push(first.clone());
     }
-    let mut diagnostics = check.diagnostics;
     diagnostics.sort();
     diagnostics.dedup();
     if diagnostics.iter().any(Diagnostic::is_error) {
         return Err(CatalogError::Invalid { diagnostics });
     }
-    Ok(Catalog::new(
-        titles,
-        platforms,
-        check.local_times,
-        files,
-        diagnostics,
-    ))
+    Ok(Catalog::new(files, context.platforms.clone(), diagnostics))
+}
+
+fn region_warning() -> String {
+    "the catalog has region-level rules but the GeoIP database has no region codes: \
+     they never grant, and region exclusions and blackouts deny the whole country"
+        .to_owned()
 }
 
 /// A group as defined: its file, name, where the name stands, and each member with its span.
 type GroupMembers = (usize, String, Range<usize>, Vec<(Territory, Range<usize>)>);
 
-struct Check<'f> {
+struct Check<'f, 't> {
     files: &'f [&'f ParsedFile],
     diagnostics: Vec<Diagnostic>,
-    local_times: LocalTimes,
-    /// Where a region is first named, for the warning about databases without regions.
+    times: &'t LocalTimes,
+    /// Where a region is first named.
     first_region: Option<(usize, Range<usize>)>,
     /// Each file's line index, built on its first diagnostic.
     lines: Vec<Option<LineIndex>>,
 }
 
-impl Check<'_> {
+impl<'f, 't> Check<'f, 't> {
+    fn new(files: &'f [&'f ParsedFile], times: &'t LocalTimes) -> Check<'f, 't> {
+        Check {
+            files,
+            diagnostics: Vec::new(),
+            times,
+            first_region: None,
+            lines: vec![None; files.len()],
+        }
+    }
+}
+
+impl Check<'_, '_> {
     fn push(&mut self, file_idx: usize, span: Range<usize>, severity: Severity, message: String) {
+        let diagnostic = self.placed(file_idx, span, severity, message);
+        self.diagnostics.push(diagnostic);
+    }
+
+    fn placed(
+        &mut self,
+        file_idx: usize,
+        span: Range<usize>,
+        severity: Severity,
+        message: String,
+    ) -> Diagnostic {
         let position = self.position(file_idx, span.start);
-        let file = &self.files[file_idx];
-        self.diagnostics
-            .push(Diagnostic::placed(&file.path, position, severity, message));
+        Diagnostic::placed(&self.files[file_idx].path, position, severity, message)
     }
 
     fn position(&mut self, file_idx: usize, offset: usize) -> (usize, usize) {
@@ -262,8 +416,8 @@ impl Check<'_> {
         raw: &RawTitle,
         platforms: &[String],
         groups: &mut Groups,
-        options: &LoadOptions,
         seen: &mut HashMap<String, (usize, usize)>,
+        ends: &mut Vec<(Timestamp, Diagnostic)>,
     ) -> Option<Title> {
         let id = raw.id.as_ref().and_then(|id| {
             let text = id.get_ref();
@@ -318,24 +472,20 @@ impl Check<'_> {
                 None => format!("{file}#{}", n + 1),
             };
             if let Some(license) = self.license(file_idx, raw_license, label, platforms, groups) {
-                let last_end = Window::instant(
-                    license.window.end,
-                    End::BlackoutEnd,
-                    None,
-                    &self.local_times,
-                );
-                if let Some(end) = last_end
-                    && end <= options.now
-                {
+                // Whether it has ended depends on when the catalog is loaded: the warning is
+                // kept, and given once the end has passed.
+                if let Some(end) = Window::instant(&license.window.end, End::BlackoutEnd, None) {
                     let span = raw_license
                         .end
                         .as_ref()
                         .map_or(raw_license.span.clone(), Spanned::span);
-                    self.warning(
+                    let warning = self.placed(
                         file_idx,
                         span,
+                        Severity::Warning,
                         format!("license `{}` ended at {end}", license.label),
                     );
+                    ends.push((end, warning));
                 }
                 licenses.push(license);
             }
@@ -509,28 +659,34 @@ impl Check<'_> {
         let end = read(&raw.end);
         let (zone, start, end) = (zone?, start?, end?);
         if let (Some((start_written, start_span)), Some((end_written, _))) = (&start, &end)
-            && is_empty(*start_written, *end_written, &zone)
+            && is_empty(*start_written, *end_written, &zone, self.times)
         {
             self.error(file_idx, start_span.clone(), "`start` must be before `end`");
             return None;
         }
-        let bound = |local_times: &mut LocalTimes,
-                     written: Option<(Written, Range<usize>)>,
-                     end: End| match written {
-            None => Bound::Open,
-            Some((Written::Instant(at), _)) => Bound::At(at),
-            Some((Written::Local(civil), _)) => match &zone {
-                Zone::Named(_, tz) => Bound::At(time::read_in(tz, civil, end)),
-                Zone::Territory => Bound::Local(local_times.intern(civil)),
-            },
+        let bound = |times: &LocalTimes, written: Option<(Written, Range<usize>)>, end: End| {
+            match written {
+                None => Bound::Open,
+                Some((Written::Instant(at), _)) => Bound::At(at),
+                Some((Written::Local(civil), _)) => match &zone {
+                    Zone::Named(_, tz) => Bound::At(time::read_in(tz, civil, end)),
+                    Zone::Territory => Bound::Local(times.read(civil)),
+                },
+            }
         };
         let window = Window {
-            start: bound(&mut self.local_times, start, start_end),
-            end: bound(&mut self.local_times, end, end_end),
+            start: bound(self.times, start, start_end),
+            end: bound(self.times, end, end_end),
+        };
+        // As written, straight from the file.
+        let text = &self.files[file_idx].text;
+        let as_written = |value: &Spanned<toml::value::Datetime>| {
+            text.get(value.span())
+                .map_or_else(|| value.get_ref().to_string(), str::to_owned)
         };
         let written = AsWritten {
-            start: raw.start.as_ref().map(|s| s.get_ref().to_string()),
-            end: raw.end.as_ref().map(|s| s.get_ref().to_string()),
+            start: raw.start.as_ref().map(as_written),
+            end: raw.end.as_ref().map(as_written),
             timezone: raw.timezone.as_ref().map(|s| s.get_ref().clone()),
             ..AsWritten::default()
         };
@@ -577,7 +733,7 @@ impl Check<'_> {
 /// True when a window can never hold. Two local times in one zone compare as written; in
 /// `territory` time a local end meets an instant start (or the reverse) at its extreme
 /// readings, so only a window empty in every zone is refused.
-fn is_empty(start: Written, end: Written, zone: &Zone) -> bool {
+fn is_empty(start: Written, end: Written, zone: &Zone, times: &LocalTimes) -> bool {
     let readings = |written: Written| -> (Timestamp, Timestamp) {
         match (written, zone) {
             (Written::Instant(at), _) => (at, at),
@@ -585,11 +741,7 @@ fn is_empty(start: Written, end: Written, zone: &Zone) -> bool {
                 time::read_in(tz, civil, End::BlackoutStart),
                 time::read_in(tz, civil, End::BlackoutEnd),
             ),
-            (Written::Local(civil), Zone::Territory) => {
-                let mut local = LocalTimes::default();
-                let position = local.intern(civil);
-                local.everywhere(position)
-            }
+            (Written::Local(civil), Zone::Territory) => times.read(civil).everywhere(),
         }
     };
     if let (Written::Local(start), Written::Local(end)) = (start, end) {

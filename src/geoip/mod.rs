@@ -47,6 +47,13 @@ impl CountryCode {
     pub fn slot(self) -> usize {
         usize::from(self.0[0] - b'A') * 26 + usize::from(self.0[1] - b'A')
     }
+
+    /// The code at `slot` (below 676), the inverse of [`CountryCode::slot`].
+    #[inline]
+    pub fn from_slot(slot: usize) -> CountryCode {
+        debug_assert!(slot < 26 * 26, "slots are below 676");
+        CountryCode([b'A' + (slot / 26 % 26) as u8, b'A' + (slot % 26) as u8])
+    }
 }
 
 impl fmt::Display for CountryCode {

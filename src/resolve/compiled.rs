@@ -26,7 +26,7 @@ use jiff::Timestamp;
 use rustc_hash::FxHashMap;
 
 use crate::catalog::territory::{Match, Territories, is_eu};
-use crate::catalog::time::{Bound, End, LocalTimes, Window};
+use crate::catalog::time::{End, Window};
 use crate::catalog::{AnonymizerPolicy, Title};
 use crate::geoip::{CountryCode, Location, LocationSource};
 use crate::resolve::{Decision, LicenseRef, Query, Reason, rules};
@@ -35,9 +35,11 @@ use crate::resolve::{Decision, LicenseRef, Query, Reason, rules};
 const BY_RULES: u64 = 1;
 /// Some license names platforms: a question naming a platform goes to the rules.
 const RESTRICTS_PLATFORMS: u64 = 2;
-/// Countries the title does not name are answered by the rules (a worldwide license or
-/// blackout read in each territory's own time).
+/// Countries the title does not name are answered by the rules.
 const DEFAULT_BY_RULES: u64 = 4;
+/// The title names every country: a worldwide rule is read in each territory's own time, so
+/// countries need their own timelines (few of them distinct).
+const NAMES_EVERY_COUNTRY: u64 = 8;
 /// In a country's entry: a known region can change the answer.
 const REGION_MATTERS: u32 = 1 << 16;
 
@@ -48,12 +50,12 @@ const MAX_COUNTRIES: usize = 0xff;
 const MAX_RECORD_WORDS: usize = 0xffff;
 
 /// Compiles `title`'s record. Local date-times are read with `local`, as the rules read them.
-pub(crate) fn compile(title: &Title, local: &LocalTimes) -> Vec<u64> {
+pub(crate) fn compile(title: &Title) -> Vec<u64> {
     let id = id_words(&title.id);
     let mut record = Vec::with_capacity(1 + id.len());
     record.push(title.id.len() as u64);
     record.extend_from_slice(&id);
-    match body(title, local, record.len()) {
+    match body(title, record.len()) {
         Some((flags, body)) => {
             record[0] |= flags << 16;
             record.extend_from_slice(&body.words);
@@ -101,8 +103,10 @@ pub(crate) fn decide<'c>(
 /// listing reads it front to back, so it streams through the cache instead of jumping
 /// between records.
 ///
-/// Each entry is a header word (the title's position, and flags) followed, unless the rules
-/// must answer, by a copy of the title's timeline there.
+/// Each entry is a header word (the title's position, and flags) followed by a copy of the
+/// title's timeline there, or by the timeline's offset in the record arena for titles that
+/// name every country (a copy in each of them would cost more than the jump), or by nothing
+/// when the rules must answer.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Stream {
     words: Vec<u64>,
@@ -115,40 +119,77 @@ const ENTRY_BY_RULES: u64 = 1 << 32;
 const ENTRY_REGION_MATTERS: u64 = 1 << 33;
 /// Some license names platforms.
 const ENTRY_RESTRICTS_PLATFORMS: u64 = 1 << 34;
+/// The next word is the timeline's offset in the record arena.
+const ENTRY_ELSEWHERE: u64 = 1 << 35;
 
 impl Stream {
-    /// Adds the title at `position` with its timeline in `country` (`None`: an unknown
-    /// location). Titles are added in title order.
-    pub(crate) fn push_in_country(
-        &mut self,
+    /// Adds every country's entry of the title at `position` to the streams of those
+    /// countries (`by_country`, by slot); the title's record will start at `start` in the
+    /// catalog's arena. Titles are added in title order.
+    pub(crate) fn add_countries(
+        by_country: &mut [Stream],
         position: u32,
         record: Record<'_>,
-        country: Option<CountryCode>,
+        start: u32,
+        title: &Title,
     ) {
+        if record.flags() & BY_RULES != 0 {
+            for slot in named_countries(title) {
+                by_country[usize::from(slot)].push(position, record, None, None);
+            }
+            return;
+        }
+        let by_offset = record.flags() & NAMES_EVERY_COUNTRY != 0;
+        for (slot, offset, region_matters) in record.entries() {
+            let elsewhere = by_offset.then_some(start + offset);
+            by_country[usize::from(slot)].push(
+                position,
+                record,
+                Some((offset, region_matters)),
+                elsewhere,
+            );
+        }
+    }
+
+    /// Adds the title at `position` with its timeline at an unknown location.
+    pub(crate) fn push_unknown_location(&mut self, position: u32, record: Record<'_>) {
         let entry = match record.flags() & BY_RULES {
-            0 => record.entry(country),
+            0 => record.entry(None),
             _ => None,
         };
-        self.push(position, record, entry);
+        self.push(position, record, entry, None);
     }
 
     /// Adds the title at `position` with its timeline in the countries it does not name.
     pub(crate) fn push_elsewhere(&mut self, position: u32, record: Record<'_>) {
-        self.push(position, record, record.default_entry());
+        self.push(position, record, record.default_entry(), None);
     }
 
-    fn push(&mut self, position: u32, record: Record<'_>, entry: Option<(u32, bool)>) {
+    fn push(
+        &mut self,
+        position: u32,
+        record: Record<'_>,
+        entry: Option<(u32, bool)>,
+        arena_offset: Option<u32>,
+    ) {
         self.len += 1;
         let mut header = u64::from(position);
         if record.flags() & RESTRICTS_PLATFORMS != 0 {
             header |= ENTRY_RESTRICTS_PLATFORMS;
         }
-        match entry {
-            None => self.words.push(header | ENTRY_BY_RULES),
-            Some((offset, region_matters)) => {
-                if region_matters {
-                    header |= ENTRY_REGION_MATTERS;
-                }
+        let Some((offset, region_matters)) = entry else {
+            self.words.push(header | ENTRY_BY_RULES);
+            return;
+        };
+        if region_matters {
+            header |= ENTRY_REGION_MATTERS;
+        }
+        match arena_offset {
+            Some(arena_offset) => {
+                self.words.push(header | ENTRY_ELSEWHERE);
+                self.words.push(u64::from(arena_offset));
+            }
+            None => {
                 self.words.push(header);
                 let timeline = Timeline {
                     words: &record.words[offset as usize..],
@@ -159,14 +200,27 @@ impl Stream {
         }
     }
 
-    /// The entries, in title order.
-    pub(crate) fn entries(&self) -> Entries<'_> {
-        Entries { words: &self.words }
+    /// The entries, in title order; `arena` holds the records the stream was built from.
+    pub(crate) fn entries<'a>(&'a self, arena: &'a [u64]) -> Entries<'a> {
+        Entries {
+            words: &self.words,
+            arena,
+        }
     }
 
     /// How many titles the stream has.
     pub(crate) fn len(&self) -> usize {
         self.len
+    }
+
+    /// Adds `later`'s entries, whose titles all come after this stream's.
+    pub(crate) fn append(&mut self, later: Stream) {
+        if self.words.is_empty() {
+            *self = later;
+            return;
+        }
+        self.words.extend_from_slice(&later.words);
+        self.len += later.len;
     }
 }
 
@@ -183,12 +237,17 @@ pub(crate) struct Merged<'a> {
 }
 
 impl<'a> Merged<'a> {
-    /// `local` may be empty (an unknown location: the worldwide titles alone).
-    pub(crate) fn new(worldwide: &'a Stream, local: Option<&'a Stream>) -> Merged<'a> {
-        let mut worldwide_entries = worldwide.entries();
-        let mut local_entries = Entries { words: &[] };
+    /// `local` may be empty (an unknown location: the worldwide titles alone); `arena`
+    /// holds the records the streams were built from.
+    pub(crate) fn new(
+        worldwide: &'a Stream,
+        local: Option<&'a Stream>,
+        arena: &'a [u64],
+    ) -> Merged<'a> {
+        let mut worldwide_entries = worldwide.entries(arena);
+        let mut local_entries = Entries { words: &[], arena };
         if let Some(local) = local {
-            local_entries = local.entries();
+            local_entries = local.entries(arena);
         }
         Merged {
             next_worldwide: worldwide_entries.next(),
@@ -255,6 +314,7 @@ impl<'a> Entry<'a> {
 #[derive(Debug, Clone)]
 pub(crate) struct Entries<'a> {
     words: &'a [u64],
+    arena: &'a [u64],
 }
 
 impl<'a> Iterator for Entries<'a> {
@@ -263,9 +323,16 @@ impl<'a> Iterator for Entries<'a> {
     #[inline]
     fn next(&mut self) -> Option<Entry<'a>> {
         let (&header, rest) = self.words.split_first()?;
-        let timeline = (header & ENTRY_BY_RULES == 0).then_some(Timeline { words: rest });
-        let skip = timeline.map_or(0, |timeline| timeline.len());
-        self.words = &rest[skip..];
+        let (timeline, rest) = if header & ENTRY_BY_RULES != 0 {
+            (None, rest)
+        } else if header & ENTRY_ELSEWHERE != 0 {
+            let words = &self.arena[rest[0] as usize..];
+            (Some(Timeline { words }), &rest[1..])
+        } else {
+            let timeline = Timeline { words: rest };
+            (Some(timeline), &rest[timeline.len()..])
+        };
+        self.words = rest;
         Some(Entry {
             position: header as u32,
             header,
@@ -290,6 +357,23 @@ impl<'a> Record<'a> {
     #[inline]
     fn header(&self) -> u64 {
         self.words[0]
+    }
+
+    /// Each country the title names, in slot order: its slot, its timeline's offset and
+    /// whether a known region can change the answer there.
+    fn entries(&self) -> impl Iterator<Item = (u16, u32, bool)> + '_ {
+        let n = self.n_countries();
+        let countries_at = 1 + self.id_len().div_ceil(8);
+        let entries_at = countries_at + n.div_ceil(4);
+        let countries =
+            &bytemuck::cast_slice::<u64, u16>(&self.words[countries_at..entries_at])[..n];
+        let entries =
+            &bytemuck::cast_slice::<u64, u32>(&self.words[entries_at..entries_at + n.div_ceil(2)])
+                [..n];
+        countries
+            .iter()
+            .zip(entries)
+            .map(|(&slot, &entry)| (slot, entry & 0xffff, entry & REGION_MATTERS != 0))
     }
 
     /// The entry every country the title does not name uses.
@@ -459,7 +543,7 @@ struct Body {
 
 /// The record after its header and id (`start` words), and the header's flags; `None` when the
 /// title is beyond the layout's limits and the rules must answer everything.
-fn body(title: &Title, local: &LocalTimes, start: usize) -> Option<(u64, Body)> {
+fn body(title: &Title, start: usize) -> Option<(u64, Body)> {
     if title.licenses.len() > MAX_LICENSES {
         return None;
     }
@@ -475,17 +559,26 @@ fn body(title: &Title, local: &LocalTimes, start: usize) -> Option<(u64, Body)> 
     if named.len() > MAX_COUNTRIES {
         return None;
     }
+    if worldwide_in_local_time(title) {
+        flags |= NAMES_EVERY_COUNTRY;
+    }
     let entries_at = start + named.len().div_ceil(4);
     let mut timelines = Timelines {
         start: entries_at + named.len().div_ceil(2),
         words: Vec::new(),
         by_content: FxHashMap::default(),
         by_signature: FxHashMap::default(),
+        by_instants: FxHashMap::default(),
     };
+    let explicit = explicitly_named(title);
     let mut entries = Vec::with_capacity(named.len());
     for &slot in &named {
-        let country = crate::catalog::territory::from_slot(usize::from(slot));
-        let offset = timelines.for_country(title, local, country)?;
+        let country = CountryCode::from_slot(usize::from(slot));
+        let offset = if explicit.binary_search(&slot).is_ok() {
+            timelines.for_country(title, country)?
+        } else {
+            timelines.for_unnamed_country(title, country)?
+        };
         let mut entry = u32::from(offset);
         if names_a_region_of(title, country) {
             entry |= REGION_MATTERS;
@@ -494,9 +587,9 @@ fn body(title: &Title, local: &LocalTimes, start: usize) -> Option<(u64, Body)> 
     }
     let mut words = as_words(&named);
     words.extend(as_words(&entries));
-    let unknown = timelines.for_unknown_location(title, local)?;
+    let unknown = timelines.for_unknown_location(title)?;
     let default = match unnamed_country(&named) {
-        Some(country) => timelines.for_country(title, local, country)?,
+        Some(country) => timelines.for_country(title, country)?,
         None => {
             flags |= DEFAULT_BY_RULES;
             0
@@ -526,27 +619,61 @@ struct Timelines {
     /// Places where the same rules apply alike, with the same window ends, have the same
     /// timeline.
     by_signature: FxHashMap<Vec<Rule>, u16>,
+    /// Countries no rule names, by the window ends of the worldwide rules read there.
+    by_instants: FxHashMap<Vec<Option<Timestamp>>, u16>,
 }
 
 impl Timelines {
-    fn for_country(
-        &mut self,
-        title: &Title,
-        local: &LocalTimes,
-        country: CountryCode,
-    ) -> Option<u16> {
-        let rules = applicable(title, local, Some(country));
+    fn for_country(&mut self, title: &Title, country: CountryCode) -> Option<u16> {
+        let rules = applicable(title, Some(country));
         if let Some(&offset) = self.by_signature.get(&rules) {
             return Some(offset);
         }
-        let offset = self.add(timeline(title, local, Some(country), &rules)?)?;
+        let offset = self.add(timeline(title, Some(country), &rules)?)?;
         self.by_signature.insert(rules, offset);
         Some(offset)
     }
 
-    fn for_unknown_location(&mut self, title: &Title, local: &LocalTimes) -> Option<u16> {
-        let rules = applicable(title, local, None);
-        self.add(timeline(title, local, None, &rules)?)
+    /// A country no rule names: only the worldwide rules apply there, alike everywhere, so
+    /// only their window ends (read in the country's zones) tell such countries apart.
+    fn for_unnamed_country(&mut self, title: &Title, country: CountryCode) -> Option<u16> {
+        let at = Some(country);
+        let mut instants = Vec::new();
+        for license in title
+            .licenses
+            .iter()
+            .filter(|license| license.territories.world)
+        {
+            instants.push(Window::instant(
+                &license.window.start,
+                End::LicenseStart,
+                at,
+            ));
+            instants.push(Window::instant(&license.window.end, End::LicenseEnd, at));
+        }
+        for blackout in title
+            .blackouts
+            .iter()
+            .filter(|blackout| blackout.territories.world)
+        {
+            instants.push(Window::instant(
+                &blackout.window.start,
+                End::BlackoutStart,
+                at,
+            ));
+            instants.push(Window::instant(&blackout.window.end, End::BlackoutEnd, at));
+        }
+        if let Some(&offset) = self.by_instants.get(&instants) {
+            return Some(offset);
+        }
+        let offset = self.add(timeline(title, at, &applicable(title, at))?)?;
+        self.by_instants.insert(instants, offset);
+        Some(offset)
+    }
+
+    fn for_unknown_location(&mut self, title: &Title) -> Option<u16> {
+        let rules = applicable(title, None);
+        self.add(timeline(title, None, &rules)?)
     }
 
     fn add(&mut self, timeline: Vec<u64>) -> Option<u16> {
@@ -576,7 +703,7 @@ struct Rule {
 /// an unknown location). The rules pass over a license whose territories miss the place, and
 /// over a blackout that misses it, whatever the time; at an unknown location only worldwide
 /// licenses grant, and any blackout in force denies.
-fn applicable(title: &Title, local: &LocalTimes, country: Option<CountryCode>) -> Vec<Rule> {
+fn applicable(title: &Title, country: Option<CountryCode>) -> Vec<Rule> {
     let matches = |territories: &Territories| match country {
         Some(country) => territories.matches(country, None),
         None if territories.world => Match::Yes,
@@ -593,8 +720,8 @@ fn applicable(title: &Title, local: &LocalTimes, country: Option<CountryCode>) -
                 index,
                 territories: matches(&license.territories),
                 exclude: matches(&license.exclude),
-                start: Window::instant(license.window.start, End::LicenseStart, country, local),
-                end: Window::instant(license.window.end, End::LicenseEnd, country, local),
+                start: Window::instant(&license.window.start, End::LicenseStart, country),
+                end: Window::instant(&license.window.end, End::LicenseEnd, country),
             });
         }
     }
@@ -605,8 +732,8 @@ fn applicable(title: &Title, local: &LocalTimes, country: Option<CountryCode>) -
                 index: title.licenses.len() + n,
                 territories,
                 exclude: Match::No,
-                start: Window::instant(blackout.window.start, End::BlackoutStart, country, local),
-                end: Window::instant(blackout.window.end, End::BlackoutEnd, country, local),
+                start: Window::instant(&blackout.window.start, End::BlackoutStart, country),
+                end: Window::instant(&blackout.window.end, End::BlackoutEnd, country),
             });
         }
     }
@@ -616,12 +743,7 @@ fn applicable(title: &Title, local: &LocalTimes, country: Option<CountryCode>) -
 /// The timeline of `title` in `country` (`None`: an unknown location) with the region
 /// unknown, no platform and no anonymizer, given the rules that apply there; `None` when an
 /// instant has a fraction of a second or there are too many changes for the layout.
-fn timeline(
-    title: &Title,
-    local: &LocalTimes,
-    country: Option<CountryCode>,
-    applicable: &[Rule],
-) -> Option<Vec<u64>> {
+fn timeline(title: &Title, country: Option<CountryCode>, applicable: &[Rule]) -> Option<Vec<u64>> {
     let mut changes = Vec::with_capacity(2 * applicable.len());
     for instant in applicable
         .iter()
@@ -660,10 +782,7 @@ fn timeline(
             home: None,
             policy: AnonymizerPolicy::Allow,
         };
-        decisions.push(pack(
-            &rules::title(local, title, &location, &query),
-            &changes,
-        )?);
+        decisions.push(pack(&rules::title(title, &location, &query), &changes)?);
     }
     let mut words = Vec::with_capacity(1 + changes.len() + decisions.len().div_ceil(2));
     words.push(changes.len() as u64);
@@ -697,6 +816,21 @@ fn pack(decision: &Decision<'_>, changes: &[i64]) -> Option<u32> {
 /// slot numbers, ascending; every country when a worldwide rule is read in each territory's
 /// own time, since then no two countries need share a timeline.
 pub(crate) fn named_countries(title: &Title) -> Vec<u16> {
+    let mut named = explicitly_named(title);
+    if worldwide_in_local_time(title) {
+        named.extend(
+            crate::iso3166::countries()
+                .filter_map(CountryCode::parse)
+                .map(|country| country.slot() as u16),
+        );
+        named.sort_unstable();
+        named.dedup();
+    }
+    named
+}
+
+/// The countries the rules name, whole or by a region, as slot numbers, ascending.
+fn explicitly_named(title: &Title) -> Vec<u16> {
     let mut named: Vec<u16> = Vec::new();
     let mut add = |territories: &Territories| {
         for country in territories.countries() {
@@ -713,13 +847,6 @@ pub(crate) fn named_countries(title: &Title) -> Vec<u16> {
     for blackout in &title.blackouts {
         add(&blackout.territories);
     }
-    if worldwide_in_local_time(title) {
-        named.extend(
-            crate::iso3166::countries()
-                .filter_map(CountryCode::parse)
-                .map(|country| country.slot() as u16),
-        );
-    }
     named.sort_unstable();
     named.dedup();
     named
@@ -728,15 +855,12 @@ pub(crate) fn named_countries(title: &Title) -> Vec<u16> {
 /// True when a license or blackout on `@WORLD` (or excluding it) has a window end read in each
 /// territory's own time.
 fn worldwide_in_local_time(title: &Title) -> bool {
-    let local = |window: Window| {
-        matches!(window.start, Bound::Local(_)) || matches!(window.end, Bound::Local(_))
-    };
     title.licenses.iter().any(|license| {
-        (license.territories.world || license.exclude.world) && local(license.window)
+        (license.territories.world || license.exclude.world) && license.window.is_local()
     }) || title
         .blackouts
         .iter()
-        .any(|blackout| blackout.territories.world && local(blackout.window))
+        .any(|blackout| blackout.territories.world && blackout.window.is_local())
 }
 
 fn names_a_region_of(title: &Title, country: CountryCode) -> bool {

@@ -177,7 +177,7 @@ pub fn title<'c>(
         location,
         query,
     )
-    .unwrap_or_else(|| rules::title(catalog.local_times(), title.title(), location, query))
+    .unwrap_or_else(|| rules::title(title.title(), location, query))
 }
 
 /// A page of the titles available at `location`, in id order, starting after `after`.
@@ -207,11 +207,7 @@ pub fn available<'c>(
         (location.country, location.region)
     };
     // Titles are in id order, so a page starts at the first title after `after`.
-    let first = after.map_or(0, |after| {
-        catalog
-            .titles()
-            .partition_point(|title| title.id.as_str() <= after) as u32
-    });
+    let first = after.map_or(0, |after| catalog.position_after(after));
     // An anonymizer the title turns away is a question the compiled answers do not cover.
     let anonymizer = location.anonymizer;
     let candidates = catalog.candidates(country);
@@ -236,7 +232,7 @@ pub fn available<'c>(
                 timeline.decision(packed, found.title(), portability)
             }
             None => {
-                let decision = rules::title(catalog.local_times(), found.title(), location, query);
+                let decision = rules::title(found.title(), location, query);
                 if !decision.is_available() {
                     continue;
                 }

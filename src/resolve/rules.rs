@@ -5,18 +5,13 @@
 use jiff::Timestamp;
 
 use crate::catalog::territory::{Match, is_eu};
-use crate::catalog::time::{End, LocalTimes, Window};
+use crate::catalog::time::{End, Window};
 use crate::catalog::{AnonymizerPolicy, License, Title};
 use crate::geoip::{CountryCode, Location, RegionCode};
 use crate::resolve::{Decision, LicenseRef, Query, Reason};
 
 /// Whether `title` may stream at `location` for `query`, by the rules as written.
-pub(crate) fn title<'c>(
-    local: &LocalTimes,
-    title: &'c Title,
-    location: &Location,
-    query: &Query,
-) -> Decision<'c> {
+pub(crate) fn title<'c>(title: &'c Title, location: &Location, query: &Query) -> Decision<'c> {
     // Rule 4, portability: rules 1 and 3 are applied as if the device were at home.
     let portability = match (query.home, location.country) {
         (Some(home), Some(located)) => home != located && is_eu(home) && is_eu(located),
@@ -34,8 +29,8 @@ pub(crate) fn title<'c>(
     let mut blackout_if_region_known = false;
     let mut blackout_somewhere = false;
     for blackout in &title.blackouts {
-        let start = Window::instant(blackout.window.start, End::BlackoutStart, country, local);
-        let end = Window::instant(blackout.window.end, End::BlackoutEnd, country, local);
+        let start = Window::instant(&blackout.window.start, End::BlackoutStart, country);
+        let end = Window::instant(&blackout.window.end, End::BlackoutEnd, country);
         if start.is_some_and(|start| t < start) || end.is_some_and(|end| t >= end) {
             continue;
         }
@@ -61,7 +56,7 @@ pub(crate) fn title<'c>(
         let worldwide_grant = title.licenses.iter().any(|license| {
             license.is_worldwide()
                 && matches!(
-                    license_verdict(license, country, region, query, local),
+                    license_verdict(license, country, region, query),
                     Verdict::Grants { .. }
                 )
         });
@@ -78,7 +73,7 @@ pub(crate) fn title<'c>(
         if (country.is_none() || worldwide_only) && !license.is_worldwide() {
             continue;
         }
-        match license_verdict(license, country, region, query, local) {
+        match license_verdict(license, country, region, query) {
             Verdict::Grants { until } => {
                 let ends_later = match best_grant {
                     None => true,
@@ -142,7 +137,6 @@ fn license_verdict(
     country: Option<CountryCode>,
     region: Option<RegionCode>,
     query: &Query,
-    local: &LocalTimes,
 ) -> Verdict {
     let (mut covered_for_sure, mut region_decides) = (true, false);
     if let Some(country) = country {
@@ -172,8 +166,8 @@ fn license_verdict(
     {
         return otherwise(Reason::PlatformNotLicensed, None);
     }
-    let start = Window::instant(license.window.start, End::LicenseStart, country, local);
-    let end = Window::instant(license.window.end, End::LicenseEnd, country, local);
+    let start = Window::instant(&license.window.start, End::LicenseStart, country);
+    let end = Window::instant(&license.window.end, End::LicenseEnd, country);
     if let Some(start) = start
         && query.at < start
     {

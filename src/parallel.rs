@@ -1,0 +1,47 @@
+//! Work spread over the machine's cores: one scoped thread per core, each taking a run of
+//! the items, results in the items' order. For loading catalogs, whose files are checked
+//! independently of one another.
+
+/// `f` of every item, in order, computed on as many threads as there are cores.
+pub(crate) fn map<T, R, F>(items: &[T], f: F) -> Vec<R>
+where
+    T: Sync,
+    R: Send,
+    F: Fn(&T) -> R + Sync,
+{
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    if threads < 2 || items.len() < 2 {
+        return items.iter().map(f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let f = &f;
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|handle| match handle.join() {
+                Ok(results) => results,
+                // A panic in `f` is a bug; it surfaces as it would have on one thread.
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_the_order_of_the_items() {
+        let items: Vec<u32> = (0..1000).collect();
+        assert_eq!(
+            map(&items, |n| n * 2),
+            items.iter().map(|n| n * 2).collect::<Vec<_>>()
+        );
+        assert_eq!(map(&[] as &[u32], |n| *n), Vec::<u32>::new());
+    }
+}
