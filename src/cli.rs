@@ -134,6 +134,7 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
         .context("reading admin.token_file")?;
     let listen = config.listen;
     let drain = std::time::Duration::from_secs(u64::from(config.http.drain_seconds));
+    let limits = crate::http::ConnectionLimits::new(&config.http);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -182,7 +183,7 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
             tracing::info!("shutting down: finishing requests in flight");
             let _ = stop.send(true);
         };
-        crate::http::serve(listener, crate::http::router(state), shutdown).await?;
+        crate::http::serve(listener, crate::http::router(state), limits, shutdown).await?;
         if let Some(watcher) = watcher {
             let _ = watcher.await;
         }

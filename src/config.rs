@@ -84,7 +84,7 @@ pub struct PolicyConfig {
 }
 
 /// `[http]`.
-#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     /// Peers whose `X-Forwarded-For` is believed.
@@ -92,6 +92,31 @@ pub struct HttpConfig {
     /// Seconds between `/readyz` turning 503 on shutdown and the listener closing, so that
     /// load balancers stop sending traffic first.
     pub drain_seconds: u32,
+    /// Requests answered at once; beyond, 503 `overloaded` at once rather than a queue.
+    pub max_in_flight: usize,
+    /// Connections open at once; beyond, new ones wait in the listen backlog.
+    pub max_connections: usize,
+    /// Milliseconds a client may take to send its request headers, and to start its next
+    /// request on a kept-alive connection.
+    pub header_timeout_ms: u64,
+    /// Milliseconds a client may take to send a request body.
+    pub body_timeout_ms: u64,
+    /// Milliseconds within which every request is answered (503 `timeout` otherwise).
+    pub request_timeout_ms: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> HttpConfig {
+        HttpConfig {
+            trusted_proxies: Vec::new(),
+            drain_seconds: 0,
+            max_in_flight: 1024,
+            max_connections: 16 * 1024,
+            header_timeout_ms: 10_000,
+            body_timeout_ms: 10_000,
+            request_timeout_ms: 30_000,
+        }
+    }
 }
 
 /// `[log]`.
@@ -243,6 +268,11 @@ const SETTINGS: &[(&str, Kind)] = &[
     ("policy.anonymizer", Kind::Text),
     ("http.trusted_proxies", Kind::List),
     ("http.drain_seconds", Kind::Integer),
+    ("http.max_in_flight", Kind::Integer),
+    ("http.max_connections", Kind::Integer),
+    ("http.header_timeout_ms", Kind::Integer),
+    ("http.body_timeout_ms", Kind::Integer),
+    ("http.request_timeout_ms", Kind::Integer),
     ("log.format", Kind::Text),
     ("log.level", Kind::Text),
     ("admin.token_file", Kind::Path),
@@ -302,6 +332,20 @@ impl Config {
                 key: "log.level".into(),
                 message: format!("`{}`: {error}", self.log.level),
             });
+        }
+        let http = &self.http;
+        for (key, value) in [
+            ("http.max_connections", http.max_connections as u64),
+            ("http.header_timeout_ms", http.header_timeout_ms),
+            ("http.body_timeout_ms", http.body_timeout_ms),
+            ("http.request_timeout_ms", http.request_timeout_ms),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Value {
+                    key: key.into(),
+                    message: "must be at least 1".into(),
+                });
+            }
         }
         Ok(())
     }

@@ -648,8 +648,16 @@ pub fn read_dir(dir: &Path, max_file_bytes: u64) -> Result<Vec<(String, String)>
             let path = error.path().unwrap_or(dir).to_owned();
             read_error(&path, error.to_string())
         })?;
-        if !entry.file_type().is_file() || entry.path().extension().is_none_or(|ext| ext != "toml")
-        {
+        let is_toml = entry.path().extension().is_some_and(|ext| ext == "toml");
+        if entry.depth() > 0 && is_toml && entry.file_type().is_dir() {
+            // Most likely a file replaced by mistake: serving without its titles would be a
+            // wrong "no" for each of them.
+            return Err(read_error(
+                entry.path(),
+                "is a folder, not a catalog file".into(),
+            ));
+        }
+        if !entry.file_type().is_file() || !is_toml {
             continue;
         }
         let relative = entry

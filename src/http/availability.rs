@@ -80,7 +80,7 @@ pub async fn post_availability(
     body: Body,
 ) -> Result<Response, ApiError> {
     let bytes = match tokio::time::timeout(
-        crate::http::BODY_READ_TIMEOUT,
+        state.settings().body_timeout,
         axum::body::to_bytes(body, MAX_BODY),
     )
     .await

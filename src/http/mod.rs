@@ -34,14 +34,6 @@ use crate::snapshot::Snapshot;
 
 /// The header naming the catalog an answer came from.
 pub const CATALOG_VERSION: HeaderName = HeaderName::from_static("x-catalog-version");
-/// The longest a client may take to send a request body.
-pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// The longest any request may take before it is answered with 503 `timeout`.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-/// The longest a client may take to send its request headers.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// Connections served at once; beyond this, new ones wait in the listen backlog.
-pub const MAX_CONNECTIONS: usize = 16 * 1024;
 /// How often an idle HTTP/2 connection is pinged, and how long the answer may take.
 pub const HTTP2_KEEP_ALIVE: Duration = Duration::from_secs(20);
 /// The longest shutdown waits for requests in flight.
@@ -133,7 +125,7 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
             }
         }
     };
-    let mut response = match tokio::time::timeout(REQUEST_TIMEOUT, answer).await {
+    let mut response = match tokio::time::timeout(state.settings().request_timeout, answer).await {
         Ok(response) => response,
         Err(_) => ApiError::RequestTimeout.into_response(),
     };
@@ -183,11 +175,32 @@ fn route_label(path: &str) -> &'static str {
     }
 }
 
+/// What `serve` allows each connection (`[http]`).
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    /// Connections served at once; beyond, new ones wait in the listen backlog.
+    pub max_connections: usize,
+    /// The longest a client may take to send its request headers (and, on a kept-alive
+    /// connection, to start its next request).
+    pub header_timeout: Duration,
+}
+
+impl ConnectionLimits {
+    /// From the configuration.
+    pub fn new(config: &crate::config::HttpConfig) -> ConnectionLimits {
+        ConnectionLimits {
+            max_connections: config.max_connections.max(1),
+            header_timeout: Duration::from_millis(config.header_timeout_ms),
+        }
+    }
+}
+
 /// Serves `router` on `listener` until `shutdown` resolves, then stops accepting and waits (up
 /// to `SHUTDOWN_GRACE`) for the requests in flight to finish.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
+    limits: ConnectionLimits,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -199,7 +212,7 @@ pub async fn serve(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .header_read_timeout(limits.header_timeout)
         .max_buf_size(64 * 1024);
     builder
         .http2()
@@ -207,7 +220,7 @@ pub async fn serve(
         .keep_alive_interval(HTTP2_KEEP_ALIVE)
         .keep_alive_timeout(HTTP2_KEEP_ALIVE)
         .max_concurrent_streams(256);
-    let connections = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let connections = std::sync::Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     tokio::pin!(shutdown);
     loop {
         let slot = tokio::select! {
@@ -232,10 +245,19 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let service =
             TowerToHyperService::new(router.clone().layer(axum::Extension(ConnectInfo(peer))));
-        let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection.into_owned());
+        let (builder, watcher) = (builder.clone(), graceful.watcher());
         tokio::spawn(async move {
-            let _ = connection.await;
+            // hyper times out headers once they start; a client that connects and sends
+            // nothing would hold its slot for ever, so the first byte has the same limit.
+            let mut first = [0u8; 1];
+            if !matches!(
+                tokio::time::timeout(limits.header_timeout, stream.peek(&mut first)).await,
+                Ok(Ok(1))
+            ) {
+                return;
+            }
+            let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            let _ = watcher.watch(connection.into_owned()).await;
             drop(slot);
         });
     }

@@ -33,6 +33,10 @@ pub struct Settings {
     pub max_age_days: u32,
     /// Requests served at once; more are refused with 503 rather than queued.
     pub max_in_flight: usize,
+    /// The longest a client may take to send a request body.
+    pub body_timeout: Duration,
+    /// The longest any request may take before it is answered with 503 `timeout`.
+    pub request_timeout: Duration,
 }
 
 impl Settings {
@@ -53,7 +57,9 @@ impl Settings {
             admin_token,
             policy: config.policy.anonymizer,
             max_age_days: config.geoip.max_age_days,
-            max_in_flight: 1024,
+            max_in_flight: config.http.max_in_flight,
+            body_timeout: Duration::from_millis(config.http.body_timeout_ms),
+            request_timeout: Duration::from_millis(config.http.request_timeout_ms),
         })
     }
 }

@@ -2,6 +2,7 @@
 //! code of SPEC §4.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
@@ -527,4 +528,30 @@ async fn guessing_the_admin_token_is_limited() {
         StatusCode::TOO_MANY_REQUESTS,
         "too_many_attempts",
     );
+}
+
+#[tokio::test]
+async fn requests_beyond_the_in_flight_limit_are_refused_at_once_with_503() {
+    let mut config = demo_config();
+    config.http.max_in_flight = 2;
+    let (router, state) = service(config, None);
+    let router = router.layer(MockConnectInfo(PEER.parse::<SocketAddr>().unwrap()));
+    // Two requests still being answered, as far as the limit can tell.
+    let held = Arc::clone(state.in_flight())
+        .acquire_many_owned(2)
+        .await
+        .unwrap();
+    let ask = "/v1/availability?ip=192.0.2.100&title=maple-and-main";
+    assert_error(
+        &get(&router, ask).await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "overloaded",
+    );
+    assert_error(
+        &post_json(&router, "/v1/availability", r#"{"titles": ["ironwood"]}"#).await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "overloaded",
+    );
+    drop(held);
+    assert_eq!(get(&router, ask).await.0, StatusCode::OK);
 }

@@ -3,6 +3,7 @@
 mod api;
 mod arbitrary_input;
 mod cli;
+mod faults;
 mod geoip_props;
 mod props;
 mod server;

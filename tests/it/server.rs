@@ -23,12 +23,12 @@ use crate::support::{copy_dir, demo_config, repo, repo_file, service};
 
 type HttpClient = Client<HttpConnector, Empty<Bytes>>;
 
-fn client() -> HttpClient {
+pub(crate) fn client() -> HttpClient {
     Client::builder(TokioExecutor::new()).build_http()
 }
 
 /// GET `path` from the server; (status, `X-Catalog-Version`, JSON body).
-async fn fetch(
+pub(crate) async fn fetch(
     client: &HttpClient,
     addr: SocketAddr,
     path: &str,
@@ -55,14 +55,15 @@ async fn fetch(
 }
 
 /// A server on an ephemeral port, with the file watcher running; stopped when dropped.
-struct Running {
-    addr: SocketAddr,
-    state: geoavail::http::state::AppState,
+pub(crate) struct Running {
+    pub(crate) addr: SocketAddr,
+    pub(crate) state: geoavail::http::state::AppState,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     served: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
-async fn start(config: geoavail::config::Config) -> Running {
+pub(crate) async fn start(config: geoavail::config::Config) -> Running {
+    let limits = geoavail::http::ConnectionLimits::new(&config.http);
     let (router, state) = service(config, Some("t"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -73,10 +74,15 @@ async fn start(config: geoavail::config::Config) -> Running {
     tokio::spawn(watching.run(async move {
         let _ = watch_stopped.await;
     }));
-    let served = tokio::spawn(geoavail::http::serve(listener, router, async move {
-        let _ = stopped.await;
-        let _ = watch_stop.send(());
-    }));
+    let served = tokio::spawn(geoavail::http::serve(
+        listener,
+        router,
+        limits,
+        async move {
+            let _ = stopped.await;
+            let _ = watch_stop.send(());
+        },
+    ));
     Running {
         addr,
         state,
@@ -86,7 +92,7 @@ async fn start(config: geoavail::config::Config) -> Running {
 }
 
 impl Running {
-    async fn shutdown(mut self) {
+    pub(crate) async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -96,7 +102,7 @@ impl Running {
 
 /// A server on a copy of the demo catalog in a temporary folder, with `adjust` applied to the
 /// configuration; the folder lives as long as the returned guard.
-async fn start_on_catalog_copy(
+pub(crate) async fn start_on_catalog_copy(
     adjust: impl FnOnce(&mut geoavail::config::Config),
 ) -> (tempfile::TempDir, Running) {
     let dir = tempfile::tempdir().unwrap();
@@ -110,7 +116,7 @@ async fn start_on_catalog_copy(
 
 /// Waits (polling, up to 10 s) for `condition`; the watcher's debounce makes changes visible
 /// a little after the write.
-async fn eventually<F: FnMut() -> bool>(what: &str, mut condition: F) {
+pub(crate) async fn eventually<F: FnMut() -> bool>(what: &str, mut condition: F) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !condition() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
@@ -118,7 +124,7 @@ async fn eventually<F: FnMut() -> bool>(what: &str, mut condition: F) {
     }
 }
 
-fn catalog_version(dir: &Path) -> String {
+pub(crate) fn catalog_version(dir: &Path) -> String {
     let options = LoadOptions {
         now: geoavail::reload::now(),
         geoip_has_regions: None,
@@ -129,15 +135,15 @@ fn catalog_version(dir: &Path) -> String {
         .to_owned()
 }
 
-const EXTRA: &str = "extra.toml";
+pub(crate) const EXTRA: &str = "extra.toml";
 
-fn good_version(n: usize) -> String {
+pub(crate) fn good_version(n: usize) -> String {
     format!(
         "[[titles]]\nid = \"extra-{n}\"\nname = \"Extra {n}\"\n[[titles.licenses]]\nterritories = [\"US\"]\n"
     )
 }
 
-fn broken_version(n: usize) -> String {
+pub(crate) fn broken_version(n: usize) -> String {
     format!(
         "[[titles]]\nid = \"extra-{n}\"\nname = \"Broken\"\n[[titles.licenses]]\nterritories = [\"XX\"]\n"
     )
@@ -524,7 +530,7 @@ async fn a_catalog_folder_deleted_and_recreated_is_watched_again() {
     server.shutdown().await;
 }
 
-fn catalog_reloads(state: &geoavail::http::state::AppState, result: &str) -> u64 {
+pub(crate) fn catalog_reloads(state: &geoavail::http::state::AppState, result: &str) -> u64 {
     let prefix = format!("geoavail_reloads_total{{source=\"catalog\",result=\"{result}\"}}");
     state
         .metrics()
@@ -536,7 +542,7 @@ fn catalog_reloads(state: &geoavail::http::state::AppState, result: &str) -> u64
         .unwrap_or(0)
 }
 
-fn catalog_error(state: &geoavail::http::state::AppState) -> Option<String> {
+pub(crate) fn catalog_error(state: &geoavail::http::state::AppState) -> Option<String> {
     state
         .reloader()
         .status()
