@@ -330,7 +330,7 @@ fn query(config: &Config, request: &QueryRequest) -> anyhow::Result<ExitCode> {
             let decision = resolve::title(&catalog, title, &location, &query);
             let answer = wire::Availability {
                 decision: wire::TitleDecision::new(&title.id, &decision),
-                at: request.at.to_string(),
+                at: wire::Instant(request.at),
                 location: wire_location,
                 catalog_version: catalog.version(),
             };
@@ -354,7 +354,9 @@ fn query(config: &Config, request: &QueryRequest) -> anyhow::Result<ExitCode> {
                     answer.at
                 );
                 for title in &answer.titles {
-                    let until = title.available_until.as_deref().unwrap_or("open-ended");
+                    let until = title
+                        .available_until
+                        .map_or_else(|| "open-ended".to_owned(), |until| until.to_string());
                     println!(
                         "  {:<28} {:<28} license {} until {until}",
                         title.id,
@@ -368,14 +370,13 @@ fn query(config: &Config, request: &QueryRequest) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_location(location: &wire::Location) {
+fn print_location(location: &wire::Location<'_>) {
     println!(
         "{} is in {}{} (source {}{})",
         location.ip,
-        location.country.as_deref().unwrap_or("an unknown country"),
+        location.country.unwrap_or("an unknown country"),
         location
             .region
-            .as_deref()
             .map(|r| format!(", {r}"))
             .unwrap_or_default(),
         location.source,
@@ -417,14 +418,8 @@ fn locate(config: &Config, ip: IpAddr, json: bool) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&wire)?);
     } else {
         println!("ip          {}", wire.ip);
-        println!(
-            "country     {}",
-            wire.country.as_deref().unwrap_or("unknown")
-        );
-        println!(
-            "region      {}",
-            wire.region.as_deref().unwrap_or("unknown")
-        );
+        println!("country     {}", wire.country.unwrap_or("unknown"));
+        println!("region      {}", wire.region.unwrap_or("unknown"));
         println!("source      {}", wire.source);
         println!("anonymizer  {}", if wire.anonymizer { "yes" } else { "no" });
     }
@@ -648,8 +643,13 @@ use crate::reload::now;
 
 /// Logs go to standard error, in the configured format; `RUST_LOG` wins over `level`.
 fn init_logging(config: &Config, level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    // `RUST_LOG` is read the same careful way as the configured level; a bad one is passed
+    // over for the configured level, which was checked at start-up.
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|text| crate::config::log_filter(&text).ok())
+        .or_else(|| crate::config::log_filter(level).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

@@ -282,6 +282,17 @@ const SETTINGS: &[(&str, Kind)] = &[
 /// Environment variables that are not settings but belong to geoavail.
 const OTHER_VARIABLES: &[&str] = &["GEOAVAIL_ADMIN_TOKEN", "GEOAVAIL_CONFIG"];
 
+/// A tracing filter such as `info` or `info,geoavail::access=debug`. Its directives are
+/// trimmed and must be ASCII: tracing-subscriber (0.3) slices a directive that has spaces
+/// around it by the positions of its trimmed form, which panics inside other characters.
+pub fn log_filter(text: &str) -> Result<tracing_subscriber::EnvFilter, String> {
+    if !text.is_ascii() {
+        return Err("a filter is ASCII: targets, levels and `[span{field=value}]`".into());
+    }
+    let directives: Vec<&str> = text.split(',').map(str::trim).collect();
+    tracing_subscriber::EnvFilter::try_new(directives.join(",")).map_err(|error| error.to_string())
+}
+
 /// Prefixes of variables read by benchmarks and tests, never by the service.
 const TOOLING_PREFIXES: &[&str] = &["GEOAVAIL_BENCH_", "GEOAVAIL_TEST_"];
 
@@ -327,10 +338,10 @@ impl Config {
                 message: format!("`{field}` is not a dotted path such as `country.iso_code`"),
             });
         }
-        if let Err(error) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
+        if let Err(message) = log_filter(&self.log.level) {
             return Err(ConfigError::Value {
                 key: "log.level".into(),
-                message: format!("`{}`: {error}", self.log.level),
+                message: format!("`{}`: {message}", self.log.level),
             });
         }
         let http = &self.http;
@@ -485,6 +496,21 @@ mod tests {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, text).unwrap();
         (dir, path)
+    }
+
+    #[test]
+    fn a_log_level_that_would_crash_the_filter_parser_is_refused() {
+        // Found by the `config` fuzz target: spaces before a directive with other
+        // characters in it made tracing-subscriber slice inside a character and panic.
+        let level = "  t\u{fffd}\u{fffd}[\u{fffd}\u{10e}\u{fffd}\u{5ce}eKKK;KKxt";
+        let (_dir, path) = write_config(&format!("[log]\nformat = \"text\"\nlevel= \"{level}\"\n"));
+        let error = Config::load(Some(&path), Vec::new())
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("log.level"), "{error}");
+        assert!(log_filter(level).is_err());
+        // Spaces around directives are trimmed, so they mean what they say.
+        assert!(log_filter("  info , geoavail::access=debug ").is_ok());
     }
 
     #[test]

@@ -11,7 +11,7 @@ use subtle::ConstantTimeEq;
 
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
-use crate::http::{Peer, versioned, wire};
+use crate::http::{Client, versioned, wire};
 use crate::privacy::TruncatedIp;
 use crate::reload::{self, Source, Trigger};
 use crate::snapshot::Snapshot;
@@ -24,7 +24,7 @@ use crate::snapshot::Snapshot;
 )]
 pub async fn get_status(State(state): State<AppState>) -> Response {
     let snapshot = state.snapshot();
-    versioned(&snapshot, Json(status(&state, &snapshot, reload::now())))
+    versioned(&snapshot, &status(&state, &snapshot, reload::now()))
 }
 
 /// Reloads every source now. Needs the admin token; without one configured the route does
@@ -43,17 +43,13 @@ pub async fn get_status(State(state): State<AppState>) -> Response {
 )]
 pub async fn post_reload(
     State(state): State<AppState>,
-    Peer(peer): Peer,
+    client: Client,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let Some(token) = &state.settings().admin_token else {
         return Err(ApiError::NotFound);
     };
-    let client = state
-        .client_ip(peer, &headers)
-        .ok()
-        .flatten()
-        .map(TruncatedIp::new);
+    let client = client.ip(&state).ok().flatten().map(TruncatedIp::new);
     if state.admin_locked(client) {
         return Err(ApiError::TooManyAttempts);
     }
@@ -97,7 +93,7 @@ pub async fn post_reload(
     let snapshot = state.snapshot();
     Ok(versioned(
         &snapshot,
-        Json(status(&state, &snapshot, reload::now())),
+        &status(&state, &snapshot, reload::now()),
     ))
 }
 

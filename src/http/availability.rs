@@ -1,14 +1,13 @@
 //! `GET /v1/availability` (one title) and `POST /v1/availability` (a batch).
 
-use axum::Json;
 use axum::body::Body;
-use axum::extract::{RawQuery, State};
-use axum::http::HeaderMap;
+use axum::extract::State;
+use axum::http::Uri;
 use axum::response::Response;
 
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
-use crate::http::{Peer, params, versioned, wire};
+use crate::http::{Client, params, versioned, wire};
 use crate::resolve;
 
 /// The most titles one batch may ask about.
@@ -32,13 +31,12 @@ pub const MAX_BODY: usize = 256 * 1024;
 )]
 pub async fn get_availability(
     State(state): State<AppState>,
-    Peer(peer): Peer,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
+    client: Client,
+    uri: Uri,
 ) -> Result<Response, ApiError> {
-    let params = params::Params::parse(raw.as_deref(), &["ip", "title", "at", "platform", "home"])?;
+    let params = params::Params::parse(uri.query(), &["ip", "title", "at", "platform", "home"])?;
     let title_id = params.required("title")?;
-    let ip = params::ip(params.get("ip"), || state.client_ip(peer, &headers))?;
+    let ip = params::ip(params.get("ip"), || client.ip(&state))?;
     let snapshot = state.snapshot();
     let catalog = snapshot.catalog();
     let title = catalog
@@ -55,11 +53,11 @@ pub async fn get_availability(
     let decision = resolve::title(catalog, title, &location, &query);
     let answer = wire::Availability {
         decision: wire::TitleDecision::new(&title.id, &decision),
-        at: query.at.to_string(),
+        at: wire::Instant(query.at),
         location: wire::Location::new(ip, &location),
         catalog_version: snapshot.version(),
     };
-    Ok(versioned(&snapshot, Json(answer)))
+    Ok(versioned(&snapshot, &answer))
 }
 
 /// Up to 1000 titles at one address; an unknown title is an entry with an error.
@@ -75,8 +73,7 @@ pub async fn get_availability(
 )]
 pub async fn post_availability(
     State(state): State<AppState>,
-    Peer(peer): Peer,
-    headers: HeaderMap,
+    client: Client,
     body: Body,
 ) -> Result<Response, ApiError> {
     let bytes = match tokio::time::timeout(
@@ -109,7 +106,7 @@ pub async fn post_availability(
     if request.titles.len() > MAX_BATCH {
         return Err(ApiError::TooManyTitles(MAX_BATCH));
     }
-    let ip = params::ip(request.ip.as_deref(), || state.client_ip(peer, &headers))?;
+    let ip = params::ip(request.ip.as_deref(), || client.ip(&state))?;
     let snapshot = state.snapshot();
     let catalog = snapshot.catalog();
     let query = params::query(
@@ -142,9 +139,9 @@ pub async fn post_availability(
         .collect();
     let answer = wire::Batch {
         location: wire::Location::new(ip, &location),
-        at: query.at.to_string(),
+        at: wire::Instant(query.at),
         catalog_version: snapshot.version(),
         results,
     };
-    Ok(versioned(&snapshot, Json(answer)))
+    Ok(versioned(&snapshot, &answer))
 }

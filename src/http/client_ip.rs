@@ -3,17 +3,21 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::http::HeaderMap;
+use axum::http::HeaderValue;
 use ipnet::IpNet;
 
 use crate::http::error::ApiError;
 
-/// The client's address: `X-Forwarded-For` (all such headers as one list) is read right to
-/// left through trusted proxies, and the first untrusted address is the client (the left-most
-/// when all are trusted). `None` when there is no peer (an in-process call).
+/// The header proxies name the client in.
+pub const FORWARDED_FOR: &str = "x-forwarded-for";
+
+/// The client's address: `X-Forwarded-For` (the values of every such header, in order, as one
+/// list) is read right to left through trusted proxies, and the first untrusted address is the
+/// client (the left-most when all are trusted). `None` when there is no peer (an in-process
+/// call).
 pub fn client_ip(
     peer: Option<SocketAddr>,
-    headers: &HeaderMap,
+    forwarded: &[HeaderValue],
     trusted: &[IpNet],
 ) -> Result<Option<IpAddr>, ApiError> {
     let Some(peer) = peer.map(|peer| peer.ip().to_canonical()) else {
@@ -23,8 +27,7 @@ pub fn client_ip(
     if !is_trusted(&peer) {
         return Ok(Some(peer));
     }
-    let hops: Vec<&str> = headers
-        .get_all("x-forwarded-for")
+    let hops: Vec<&str> = forwarded
         .iter()
         .map(|value| {
             value
@@ -59,8 +62,6 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
 
 #[cfg(test)]
 mod tests {
-    use axum::http::HeaderValue;
-
     use super::*;
 
     fn resolve(
@@ -68,12 +69,12 @@ mod tests {
         forwarded: &[&str],
         trusted: &[&str],
     ) -> Result<Option<IpAddr>, ApiError> {
-        let mut headers = HeaderMap::new();
-        for value in forwarded {
-            headers.append("x-forwarded-for", HeaderValue::from_str(value).unwrap());
-        }
+        let forwarded: Vec<HeaderValue> = forwarded
+            .iter()
+            .map(|value| HeaderValue::from_str(value).unwrap())
+            .collect();
         let trusted: Vec<IpNet> = trusted.iter().map(|net| net.parse().unwrap()).collect();
-        client_ip(Some(peer.parse().unwrap()), &headers, &trusted)
+        client_ip(Some(peer.parse().unwrap()), &forwarded, &trusted)
     }
 
     fn ip(text: &str) -> Option<IpAddr> {

@@ -1,13 +1,12 @@
 //! `GET /v1/locate`: the location alone.
 
-use axum::Json;
-use axum::extract::{RawQuery, State};
-use axum::http::HeaderMap;
+use axum::extract::State;
+use axum::http::Uri;
 use axum::response::Response;
 
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
-use crate::http::{Peer, params, versioned, wire};
+use crate::http::{Client, params, versioned, wire};
 
 /// Where an address is and which source said so.
 #[utoipa::path(
@@ -21,16 +20,12 @@ use crate::http::{Peer, params, versioned, wire};
 )]
 pub async fn locate(
     State(state): State<AppState>,
-    Peer(peer): Peer,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
+    client: Client,
+    uri: Uri,
 ) -> Result<Response, ApiError> {
-    let params = params::Params::parse(raw.as_deref(), &["ip"])?;
-    let ip = params::ip(params.get("ip"), || state.client_ip(peer, &headers))?;
+    let params = params::Params::parse(uri.query(), &["ip"])?;
+    let ip = params::ip(params.get("ip"), || client.ip(&state))?;
     let snapshot = state.snapshot();
     let location = snapshot.locator().locate(ip);
-    Ok(versioned(
-        &snapshot,
-        Json(wire::Location::new(ip, &location)),
-    ))
+    Ok(versioned(&snapshot, &wire::Location::new(ip, &location)))
 }

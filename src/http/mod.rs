@@ -19,16 +19,15 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use tower::ServiceExt;
 
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
-use crate::metrics::RequestLabels;
 use crate::privacy::TruncatedIp;
 use crate::snapshot::Snapshot;
 
@@ -57,19 +56,46 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(openapi::openapi_json))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
+        .layer(Observe::layer(state.clone()))
         .with_state(state)
 }
 
-/// The connection's peer address, when the request came over a connection.
-#[derive(Debug, Clone, Copy)]
-pub struct Peer(pub Option<SocketAddr>);
+/// Who is asking: the connection's peer and the `X-Forwarded-For` values, the only part of
+/// the headers the handlers read (taken without copying the others).
+#[derive(Debug, Clone)]
+pub struct Client {
+    /// The connection's peer, when the request came over a connection.
+    pub peer: Option<SocketAddr>,
+    forwarded: Vec<HeaderValue>,
+}
 
-impl<S: Send + Sync> FromRequestParts<S> for Peer {
+impl Client {
+    /// The client's address through trusted proxies (see `client_ip`).
+    pub fn ip(&self, state: &AppState) -> Result<Option<std::net::IpAddr>, ApiError> {
+        client_ip::client_ip(
+            self.peer,
+            &self.forwarded,
+            &state.settings().trusted_proxies,
+        )
+    }
+
+    fn of(extensions: &axum::http::Extensions, headers: &axum::http::HeaderMap) -> Client {
+        Client {
+            peer: peer_of(extensions),
+            forwarded: headers
+                .get_all(client_ip::FORWARDED_FOR)
+                .iter()
+                .cloned()
+                .collect(),
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Client {
     type Rejection = Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Peer, Infallible> {
-        Ok(Peer(peer_of(&parts.extensions)))
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Client, Infallible> {
+        Ok(Client::of(&parts.extensions, &parts.headers))
     }
 }
 
@@ -85,93 +111,171 @@ fn peer_of(extensions: &axum::http::Extensions) -> Option<SocketAddr> {
         })
 }
 
-/// `body` with the `X-Catalog-Version` of the snapshot it was computed from.
-pub fn versioned(snapshot: &Snapshot, body: impl IntoResponse) -> Response {
-    let mut response = body.into_response();
-    if let Ok(value) = HeaderValue::from_str(snapshot.version()) {
-        response.headers_mut().insert(CATALOG_VERSION, value);
+/// The `X-Catalog-Version` value of `snapshot`, made once per catalog version and thread.
+fn version_header(snapshot: &Snapshot) -> HeaderValue {
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(String, HeaderValue)>> =
+            const { std::cell::RefCell::new(None) };
     }
+    LAST.with_borrow_mut(|last| {
+        if let Some((version, value)) = last.as_ref()
+            && version == snapshot.version()
+        {
+            return value.clone();
+        }
+        // A version is hex digits, always a valid header value.
+        let value = HeaderValue::from_str(snapshot.version())
+            .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
+        *last = Some((snapshot.version().to_owned(), value.clone()));
+        value
+    })
+}
+
+/// `body` as JSON with the `X-Catalog-Version` of the snapshot it was computed from. Written
+/// into one buffer sized for a typical answer, so most answers take a single allocation.
+pub fn versioned(snapshot: &Snapshot, body: &impl serde::Serialize) -> Response {
+    let mut bytes = Vec::with_capacity(1024);
+    serde_json::to_writer(&mut bytes, body)
+        .expect("answers are structs of strings, numbers and lists, and a Vec never fails");
+    let content_type = HeaderValue::from_static("application/json");
+    let mut response = ([(axum::http::header::CONTENT_TYPE, content_type)], bytes).into_response();
     response
+        .headers_mut()
+        .insert(CATALOG_VERSION, version_header(snapshot));
+    response
+}
+
+/// The layer around every route that runs `observe`: a plain tower service, so that a request
+/// costs one boxed future and no boxed copy of the routes.
+#[derive(Debug, Clone)]
+struct Observe<S> {
+    inner: S,
+    state: AppState,
+}
+
+impl Observe<()> {
+    fn layer(
+        state: AppState,
+    ) -> impl tower::Layer<axum::routing::Route, Service = Observe<axum::routing::Route>> + Clone
+    {
+        tower::layer::layer_fn(move |inner| Observe {
+            inner,
+            state: state.clone(),
+        })
+    }
+}
+
+impl<S> tower::Service<Request> for Observe<S>
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future =
+        std::pin::Pin<Box<dyn std::future::Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Infallible>> {
+        // Routes are always ready; readiness is checked by `oneshot` in `observe`.
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let (inner, state) = (self.inner.clone(), self.state.clone());
+        Box::pin(async move { Ok(observe(state, request, inner).await) })
+    }
 }
 
 /// Around every request: the in-flight limit, the request timeout, `X-Catalog-Version` on
 /// every `/v1/` answer (errors included), metrics, and a log line that never holds a full
 /// address. Headers have hyper's read timeout and bodies their own.
-async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
+async fn observe<S>(state: AppState, request: Request, next: S) -> Response
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible>,
+{
     let started = Instant::now();
-    let route = route_label(request.uri().path());
-    let method = request.method().clone();
-    // The client as the handlers see it (through trusted proxies), truncated at once; worked
-    // out only when the access log is on, and otherwise the peer, for failures.
-    let peer = peer_of(request.extensions());
-    let client = if tracing::enabled!(target: "geoavail::access", tracing::Level::DEBUG) {
-        state.client_ip(peer, request.headers()).ok().flatten()
-    } else {
-        peer.map(|peer| peer.ip())
-    }
-    .map(TruncatedIp::new);
+    let route = route_index(request.uri().path());
     let is_v1 = request.uri().path().starts_with("/v1/");
+    let logged = tracing::enabled!(target: "geoavail::access", tracing::Level::DEBUG);
+    // Worked out now, while the request is at hand, but only when it will be logged.
+    let logged_client = logged
+        .then(|| {
+            Client::of(request.extensions(), request.headers())
+                .ip(&state)
+                .ok()
+                .flatten()
+        })
+        .flatten();
+    let peer = peer_of(request.extensions());
+    let method = request.method().clone();
     // A request with a body takes its in-flight permit once the body has arrived (in the
-    // handler), so that slow uploads cannot hold the permits everyone else needs.
-    let has_body = request.method() == axum::http::Method::POST;
+    // handler), so that slow uploads cannot hold the permits everyone else needs. Only such
+    // requests (and the admin reload) can take long: the others compute an answer from the
+    // snapshot and return, so the request timeout is theirs alone.
+    let has_body = method == axum::http::Method::POST;
     state.metrics().requests_in_progress.inc();
-    let answer = async {
-        if has_body {
-            next.run(request).await
-        } else {
-            match state.in_flight().clone().try_acquire_owned() {
-                Err(_) => ApiError::Overloaded.into_response(),
-                Ok(_permit) => next.run(request).await,
-            }
+    let answer = next.oneshot(request);
+    let mut response = if has_body {
+        match tokio::time::timeout(state.settings().request_timeout, answer).await {
+            Ok(Ok(response)) => response,
+            Err(_) => ApiError::RequestTimeout.into_response(),
         }
-    };
-    let mut response = match tokio::time::timeout(state.settings().request_timeout, answer).await {
-        Ok(response) => response,
-        Err(_) => ApiError::RequestTimeout.into_response(),
+    } else {
+        match state.in_flight().try_acquire() {
+            Err(_) => ApiError::Overloaded.into_response(),
+            Ok(_permit) => match answer.await {
+                Ok(response) => response,
+            },
+        }
     };
     if is_v1 && !response.headers().contains_key(CATALOG_VERSION) {
         let snapshot = state.snapshot();
-        if let Ok(value) = HeaderValue::from_str(snapshot.version()) {
-            response.headers_mut().insert(CATALOG_VERSION, value);
-        }
+        response
+            .headers_mut()
+            .insert(CATALOG_VERSION, version_header(&snapshot));
     }
     state.metrics().requests_in_progress.dec();
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
-    state
-        .metrics()
-        .requests
-        .get_or_create(&RequestLabels { route, status })
-        .inc();
+    state.metrics().count_request(route, status);
     state
         .metrics()
         .request_duration
         .observe(elapsed.as_secs_f64());
-    let client = client
-        .map(|ip| ip.to_string())
-        .unwrap_or_else(|| "-".into());
-    if status >= 500 {
-        tracing::warn!(target: "geoavail::access", %method, route, status, client, micros = elapsed.as_micros() as u64, "request failed");
-    } else {
-        tracing::debug!(target: "geoavail::access", %method, route, status, client, micros = elapsed.as_micros() as u64, "request");
+    if status >= 500 || logged {
+        let route = crate::metrics::ROUTES[route];
+        let client = logged_client
+            .or_else(|| peer.map(|peer| peer.ip()))
+            .map(TruncatedIp::new)
+            .map_or_else(|| "-".to_owned(), |ip| ip.to_string());
+        let micros = elapsed.as_micros() as u64;
+        if status >= 500 {
+            tracing::warn!(target: "geoavail::access", %method, route, status, client, micros, "request failed");
+        } else {
+            tracing::debug!(target: "geoavail::access", %method, route, status, client, micros, "request");
+        }
     }
     response
 }
 
-/// The route template of a path, for metrics labels: never an id, never an address.
-fn route_label(path: &str) -> &'static str {
+/// The route template of a path, as a position in `metrics::ROUTES`: never an id, never an
+/// address.
+fn route_index(path: &str) -> usize {
     match path {
-        "/v1/availability" => "/v1/availability",
-        "/v1/titles" => "/v1/titles",
-        "/v1/locate" => "/v1/locate",
-        "/v1/status" => "/v1/status",
-        "/v1/admin/reload" => "/v1/admin/reload",
-        "/healthz" => "/healthz",
-        "/readyz" => "/readyz",
-        "/metrics" => "/metrics",
-        "/openapi.json" => "/openapi.json",
-        _ if path.starts_with("/v1/titles/") => "/v1/titles/{id}",
-        _ => "unmatched",
+        "/v1/availability" => 0,
+        "/v1/titles" => 1,
+        "/v1/locate" => 3,
+        "/v1/status" => 4,
+        "/v1/admin/reload" => 5,
+        "/healthz" => 6,
+        "/readyz" => 7,
+        "/metrics" => 8,
+        "/openapi.json" => 9,
+        _ if path.starts_with("/v1/titles/") => 2,
+        _ => 10,
     }
 }
 

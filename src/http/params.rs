@@ -2,7 +2,7 @@
 //! typo such as `titel=` is an error rather than a silently different question) and turned
 //! into typed values with the spec's error codes.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use jiff::Timestamp;
@@ -15,22 +15,23 @@ use crate::resolve::Query;
 /// The longest query string accepted.
 pub const MAX_QUERY_LEN: usize = 8 * 1024;
 
-/// The parameters of one request.
+/// The parameters of one request, borrowed from the query string where no escape had to be
+/// undone (a handful at most, so a list beats a map).
 #[derive(Debug, Default)]
-pub struct Params {
-    values: HashMap<String, String>,
+pub struct Params<'q> {
+    values: Vec<(Cow<'q, str>, Cow<'q, str>)>,
 }
 
-impl Params {
+impl<'q> Params<'q> {
     /// Parses `raw`, accepting only the parameters in `allowed`, each at most once.
-    pub fn parse(raw: Option<&str>, allowed: &[&str]) -> Result<Params, ApiError> {
+    pub fn parse(raw: Option<&'q str>, allowed: &[&str]) -> Result<Params<'q>, ApiError> {
         let raw = raw.unwrap_or("");
         if raw.len() > MAX_QUERY_LEN {
             return Err(ApiError::InvalidParameter(format!(
                 "the query string is longer than {MAX_QUERY_LEN} bytes"
             )));
         }
-        let mut values = HashMap::new();
+        let mut values: Vec<(Cow<'q, str>, Cow<'q, str>)> = Vec::with_capacity(allowed.len());
         for (name, value) in form_urlencoded::parse(raw.as_bytes()) {
             if !allowed.contains(&name.as_ref()) {
                 return Err(ApiError::InvalidParameter(format!(
@@ -38,21 +39,22 @@ impl Params {
                     allowed.join(", ")
                 )));
             }
-            if values
-                .insert(name.to_string(), value.into_owned())
-                .is_some()
-            {
+            if values.iter().any(|(known, _)| *known == name) {
                 return Err(ApiError::InvalidParameter(format!(
                     "`{name}` is given more than once"
                 )));
             }
+            values.push((name, value));
         }
         Ok(Params { values })
     }
 
     /// The value of `name`, if given.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.values.get(name).map(String::as_str)
+        self.values
+            .iter()
+            .find(|(known, _)| known == name)
+            .map(|(_, value)| value.as_ref())
     }
 
     /// The value of `name`, which must be given and not empty.

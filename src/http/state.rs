@@ -2,19 +2,16 @@
 //! settings) that every handler receives.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use axum::http::HeaderMap;
 use ipnet::IpNet;
 use tokio::sync::Semaphore;
 
 use crate::catalog::AnonymizerPolicy;
 use crate::config::Config;
-use crate::http::error::ApiError;
 use crate::metrics::Metrics;
 use crate::privacy::TruncatedIp;
 use crate::reload::Reloader;
@@ -169,14 +166,5 @@ impl AppState {
             .admin_failures
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// The client's address (see `client_ip`).
-    pub fn client_ip(
-        &self,
-        peer: Option<SocketAddr>,
-        headers: &HeaderMap,
-    ) -> Result<Option<IpAddr>, ApiError> {
-        crate::http::client_ip::client_ip(peer, headers, &self.inner.settings.trusted_proxies)
     }
 }

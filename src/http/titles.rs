@@ -1,13 +1,12 @@
 //! `GET /v1/titles` (every title available at an address, paged) and `GET /v1/titles/{id}`.
 
-use axum::Json;
-use axum::extract::{Path, RawQuery, State};
-use axum::http::HeaderMap;
+use axum::extract::{Path, State};
+use axum::http::Uri;
 use axum::response::Response;
 
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
-use crate::http::{Peer, params, versioned, wire};
+use crate::http::{Client, params, versioned, wire};
 use crate::resolve;
 
 /// Titles per page unless `limit` says otherwise.
@@ -31,15 +30,14 @@ pub const MAX_LIMIT: usize = 10_000;
 )]
 pub async fn list_titles(
     State(state): State<AppState>,
-    Peer(peer): Peer,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
+    client: Client,
+    uri: Uri,
 ) -> Result<Response, ApiError> {
     let params = params::Params::parse(
-        raw.as_deref(),
+        uri.query(),
         &["ip", "at", "platform", "home", "limit", "after"],
     )?;
-    let ip = params::ip(params.get("ip"), || state.client_ip(peer, &headers))?;
+    let ip = params::ip(params.get("ip"), || client.ip(&state))?;
     let limit = match params.get("limit") {
         None => DEFAULT_LIMIT,
         Some(text) => text
@@ -69,7 +67,7 @@ pub async fn list_titles(
         query.at,
         snapshot.version(),
     );
-    Ok(versioned(&snapshot, Json(answer)))
+    Ok(versioned(&snapshot, &answer))
 }
 
 /// A title, its licenses and blackouts, and where it is available at `at`.
@@ -89,12 +87,12 @@ pub async fn list_titles(
 pub async fn get_title(
     State(state): State<AppState>,
     id: Result<Path<String>, axum::extract::rejection::PathRejection>,
-    RawQuery(raw): RawQuery,
+    uri: Uri,
 ) -> Result<Response, ApiError> {
     let Path(id) = id.map_err(|_| {
         ApiError::InvalidParameter("the title id in the path is not valid UTF-8".into())
     })?;
-    let params = params::Params::parse(raw.as_deref(), &["at"])?;
+    let params = params::Params::parse(uri.query(), &["at"])?;
     let at = params::at(params.get("at"), crate::reload::now())?;
     let snapshot = state.snapshot();
     let title = snapshot
@@ -109,5 +107,5 @@ pub async fn get_title(
         regions.iter().map(ToString::to_string).collect(),
         snapshot.version(),
     );
-    Ok(versioned(&snapshot, Json(answer)))
+    Ok(versioned(&snapshot, &answer))
 }

@@ -9,29 +9,45 @@ use serde::Serialize;
 use crate::geoip;
 use crate::resolve::{self, Decision};
 
+/// An instant on the wire: RFC 3339 in UTC, written straight into the answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Instant(pub Timestamp);
+
+impl Serialize for Instant {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&self.0)
+    }
+}
+
+impl std::fmt::Display for Instant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 /// A location as answered by `/v1/locate` and inside availability answers.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Location {
+pub struct Location<'a> {
     /// The address asked about.
     #[schema(value_type = String, example = "203.0.113.7")]
     pub ip: IpAddr,
     /// ISO 3166-1 alpha-2, or null when unknown.
-    pub country: Option<String>,
+    pub country: Option<&'a str>,
     /// ISO 3166-2 such as `US-CA`, or null.
-    pub region: Option<String>,
+    pub region: Option<&'a str>,
     /// `geoip`, `registered_country`, `override` or `none`.
     pub source: &'static str,
     /// True when an anonymizer source flags the address.
     pub anonymizer: bool,
 }
 
-impl Location {
+impl<'a> Location<'a> {
     /// The wire form of `location` for `ip`.
-    pub fn new(ip: IpAddr, location: &geoip::Location) -> Location {
+    pub fn new(ip: IpAddr, location: &'a geoip::Location) -> Location<'a> {
         Location {
             ip,
-            country: location.country.map(|country| country.to_string()),
-            region: location.region.map(|region| region.to_string()),
+            country: location.country.as_ref().map(|country| country.as_str()),
+            region: location.region.as_ref().map(|region| region.as_str()),
             source: location.source.as_str(),
             anonymizer: location.anonymizer,
         }
@@ -50,9 +66,11 @@ pub struct TitleDecision<'a> {
     /// The granting license's label.
     pub license: Option<&'a str>,
     /// When the granting license ends.
-    pub available_until: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub available_until: Option<Instant>,
     /// With `window_not_started`: when a license would grant.
-    pub available_from: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub available_from: Option<Instant>,
     /// True when the rules were applied in the account's home country.
     pub portability: bool,
 }
@@ -65,8 +83,8 @@ impl<'a> TitleDecision<'a> {
             available: decision.is_available(),
             reason: decision.reason.as_str(),
             license: decision.license.map(|license| license.get().label.as_str()),
-            available_until: decision.available_until.map(|at| at.to_string()),
-            available_from: decision.available_from.map(|at| at.to_string()),
+            available_until: decision.available_until.map(Instant),
+            available_from: decision.available_from.map(Instant),
             portability: decision.portability,
         }
     }
@@ -79,9 +97,10 @@ pub struct Availability<'a> {
     #[serde(flatten)]
     pub decision: TitleDecision<'a>,
     /// The time asked about.
-    pub at: String,
+    #[schema(value_type = String)]
+    pub at: Instant,
     /// Where the device was located (the real location, also under portability).
-    pub location: Location,
+    pub location: Location<'a>,
     /// The catalog the answer came from.
     pub catalog_version: &'a str,
 }
@@ -96,16 +115,18 @@ pub struct ListedTitle<'a> {
     /// The granting license's label.
     pub license: Option<&'a str>,
     /// When the granting license ends.
-    pub available_until: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub available_until: Option<Instant>,
 }
 
 /// `GET /v1/titles`: the titles available at a location, a page at a time.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Listing<'a> {
     /// Where the device was located.
-    pub location: Location,
+    pub location: Location<'a>,
     /// The time asked about.
-    pub at: String,
+    #[schema(value_type = String)]
+    pub at: Instant,
     /// The catalog the answer came from.
     pub catalog_version: &'a str,
     /// This page, sorted by id.
@@ -118,13 +139,13 @@ impl<'a> Listing<'a> {
     /// The wire form of a listing.
     pub fn new(
         listing: &resolve::Listing<'a>,
-        location: Location,
+        location: Location<'a>,
         at: Timestamp,
         catalog_version: &'a str,
     ) -> Listing<'a> {
         Listing {
             location,
-            at: at.to_string(),
+            at: Instant(at),
             catalog_version,
             titles: listing
                 .titles
@@ -133,7 +154,7 @@ impl<'a> Listing<'a> {
                     id: &title.id,
                     name: &title.name,
                     license: decision.license.map(|license| license.get().label.as_str()),
-                    available_until: decision.available_until.map(|at| at.to_string()),
+                    available_until: decision.available_until.map(Instant),
                 })
                 .collect(),
             next_after: listing.next_after,
@@ -169,9 +190,10 @@ pub struct ErrorDetail {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Batch<'a> {
     /// Where the device was located.
-    pub location: Location,
+    pub location: Location<'a>,
     /// The time asked about.
-    pub at: String,
+    #[schema(value_type = String)]
+    pub at: Instant,
     /// The catalog the answers came from.
     pub catalog_version: &'a str,
     /// In request order.
