@@ -24,10 +24,8 @@ use jiff::Timestamp;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
-use crate::catalog::validate;
-use crate::catalog::{
-    self, Catalog, CatalogError, CheckedFile, LoadOptions, LocalTimes, ParsedFile,
-};
+use crate::catalog::load::FolderState;
+use crate::catalog::{self, Catalog, CatalogError, LoadOptions};
 use crate::config::Config;
 use crate::geoip::{AnonymizerDatabase, GeoipDatabase, LoadError, Locator, Overrides, Sources};
 use crate::metrics::Metrics;
@@ -144,13 +142,9 @@ pub struct StartupError {
 /// What was read last time, to recognise unchanged content.
 #[derive(Debug, Default)]
 struct Seen {
-    /// Catalog files by path, as last checked: an unchanged file under unchanged groups and
+    /// The catalog folder as last read: an unchanged file under unchanged groups and
     /// platforms is neither parsed nor checked again.
-    files: HashMap<String, Arc<CheckedFile>>,
-    /// The groups and platforms those files were checked under.
-    context_key: Option<u64>,
-    /// Local date-times already read in every zone.
-    times: LocalTimes,
+    catalog: FolderState,
     /// A hash of each file source's bytes.
     hashes: HashMap<Source, [u8; 32]>,
 }
@@ -289,6 +283,10 @@ impl Reloader {
             .seen
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if trigger != Trigger::Watch {
+            // Asked by a person: every file is read again, whatever its metadata says.
+            seen.catalog.forget_stamps();
+        }
         let current = self.snapshot.load_full();
         let mut next = (*current).clone();
         let mut location = current.locator.sources().clone();
@@ -499,70 +497,11 @@ fn load_catalog(
     now: Timestamp,
     geoip_has_regions: Option<bool>,
 ) -> Result<Catalog, CatalogError> {
-    let texts = catalog::read_dir(dir, max_file_bytes)?;
-    // A file whose bytes are unchanged keeps its check; the others are parsed.
-    let hashes = crate::parallel::map(&texts, |(_, text)| {
-        <[u8; 32]>::from(Sha256::digest(text.as_bytes()))
-    });
-    let previous: Vec<Option<Arc<CheckedFile>>> = texts
-        .iter()
-        .zip(&hashes)
-        .map(|((path, _), hash)| seen.files.get(path).filter(|f| f.hash == *hash).cloned())
-        .collect();
-    let changed: Vec<usize> = (0..texts.len())
-        .filter(|&n| previous[n].is_none())
-        .collect();
-    let mut parsed: Vec<Option<ParsedFile>> = texts.iter().map(|_| None).collect();
-    for (n, file) in changed.iter().zip(crate::parallel::map(&changed, |&n| {
-        catalog::parse::parse_file(&texts[n].0, &texts[n].1)
-    })) {
-        parsed[*n] = Some(file);
-    }
-    let definitions: Vec<&ParsedFile> = parsed
-        .iter()
-        .zip(&previous)
-        .filter_map(|(parsed, previous)| match (parsed, previous) {
-            (Some(parsed), _) => Some(parsed),
-            (None, Some(previous)) => previous.definitions.as_deref(),
-            (None, None) => None,
-        })
-        .collect();
-    let context = validate::context(&definitions);
-    // New groups or platforms can change what any file means: then every file is checked.
-    let same_context = seen.context_key == Some(context.key);
-    let to_check: Vec<usize> = (0..texts.len())
-        .filter(|&n| !same_context || previous[n].is_none())
-        .collect();
-    let times = &seen.times;
-    let fresh = crate::parallel::map(&to_check, |&n| {
-        let check = |file: &ParsedFile| Arc::new(validate::check_file(file, &context, times));
-        match &parsed[n] {
-            Some(file) => check(file),
-            None => check(&catalog::parse::parse_file(&texts[n].0, &texts[n].1)),
-        }
-    });
-    let mut checked = previous;
-    for (n, file) in to_check.into_iter().zip(fresh) {
-        checked[n] = Some(file);
-    }
-    let checked: Vec<Arc<CheckedFile>> = checked
-        .into_iter()
-        .map(|file| file.expect("every file was kept or checked"))
-        .collect();
-    seen.files = checked
-        .iter()
-        .map(|file| (file.path.clone(), Arc::clone(file)))
-        .collect();
-    seen.context_key = Some(context.key);
-    seen.times.forget_unused();
-    validate::assemble(
-        &checked,
-        &context,
-        &LoadOptions {
-            now,
-            geoip_has_regions,
-        },
-    )
+    let options = LoadOptions {
+        now,
+        geoip_has_regions,
+    };
+    catalog::load::load(dir, max_file_bytes, &options, &mut seen.catalog)
 }
 
 /// The summary of a reload for the log: counts, never lists.

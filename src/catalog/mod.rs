@@ -4,6 +4,7 @@
 //! together (`validate`): any error means no catalog. A loaded `Catalog` also holds the
 //! territory index that lets "every title available here" skip titles licensed elsewhere.
 
+pub mod load;
 pub mod parse;
 pub mod territory;
 pub mod time;
@@ -60,21 +61,123 @@ impl Platforms {
     }
 }
 
-/// A license or blackout as it was written, for people reading answers.
+/// A license or blackout as it was written, for people reading answers. A catalog keeps
+/// hundreds of thousands of them, so the values share one string: lists are joined by `,`,
+/// which no valid territory or platform contains (only validated values are kept).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct AsWritten {
+    text: Box<str>,
+    /// Where each field ends in `text`, in the order of `Field`.
+    ends: [u32; FIELDS],
+    /// Which fields are present, a bit each.
+    present: u8,
+}
+
+const FIELDS: usize = 6;
+
+/// The fields of an `AsWritten`, in the order they are kept.
+#[derive(Debug, Clone, Copy)]
+enum Field {
+    Territories,
+    Exclude,
+    Start,
+    End,
+    Timezone,
+    Platforms,
+}
+
+/// The values of a license or blackout as written, to build an `AsWritten` from.
+#[derive(Debug, Default)]
+pub(crate) struct WrittenValues<'a> {
+    pub(crate) territories: Vec<&'a str>,
+    pub(crate) exclude: Vec<&'a str>,
+    pub(crate) start: Option<&'a str>,
+    pub(crate) end: Option<&'a str>,
+    pub(crate) timezone: Option<&'a str>,
+    pub(crate) platforms: Option<Vec<&'a str>>,
+}
+
+impl AsWritten {
+    pub(crate) fn new(written: &WrittenValues<'_>) -> AsWritten {
+        let territories = written.territories.join(",");
+        let exclude = written.exclude.join(",");
+        let platforms = written.platforms.as_ref().map(|list| list.join(","));
+        let fields = [
+            Some(territories.as_str()),
+            Some(exclude.as_str()),
+            written.start,
+            written.end,
+            written.timezone,
+            platforms.as_deref(),
+        ];
+        let mut text = String::new();
+        let mut as_written = AsWritten::default();
+        for (n, field) in fields.into_iter().enumerate() {
+            if let Some(value) = field {
+                text.push_str(value);
+                as_written.present |= 1 << n;
+            }
+            as_written.ends[n] = text.len() as u32;
+        }
+        as_written.text = text.into_boxed_str();
+        as_written
+    }
+
+    fn field(&self, field: Field) -> Option<&str> {
+        let n = field as usize;
+        if self.present & (1 << n) == 0 {
+            return None;
+        }
+        let start = if n == 0 { 0 } else { self.ends[n - 1] as usize };
+        self.text.get(start..self.ends[n] as usize)
+    }
+
     /// `territories`, as written.
-    pub territories: Vec<String>,
-    /// `exclude`, as written.
-    pub exclude: Vec<String>,
+    pub fn territories(&self) -> WrittenList<'_> {
+        WrittenList(self.field(Field::Territories).unwrap_or(""))
+    }
+
+    /// `exclude`, as written (empty when absent).
+    pub fn exclude(&self) -> WrittenList<'_> {
+        WrittenList(self.field(Field::Exclude).unwrap_or(""))
+    }
+
     /// `start`, as written.
-    pub start: Option<String>,
+    pub fn start(&self) -> Option<&str> {
+        self.field(Field::Start)
+    }
+
     /// `end`, as written.
-    pub end: Option<String>,
+    pub fn end(&self) -> Option<&str> {
+        self.field(Field::End)
+    }
+
     /// `timezone`, as written.
-    pub timezone: Option<String>,
+    pub fn timezone(&self) -> Option<&str> {
+        self.field(Field::Timezone)
+    }
+
     /// `platforms`, as written.
-    pub platforms: Option<Vec<String>>,
+    pub fn platforms(&self) -> Option<WrittenList<'_>> {
+        self.field(Field::Platforms).map(WrittenList)
+    }
+}
+
+/// A list of values as written: territories or platforms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WrittenList<'a>(&'a str);
+
+impl<'a> WrittenList<'a> {
+    /// The values, in the order written.
+    pub fn iter(&self) -> impl Iterator<Item = &'a str> + use<'a> {
+        self.0.split(',').filter(|value| !value.is_empty())
+    }
+}
+
+impl Serialize for WrittenList<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
+    }
 }
 
 /// A right to stream a title somewhere, sometime, on some platforms.
@@ -90,8 +193,8 @@ pub struct License {
     pub window: Window,
     /// On which platforms; `None` is every platform.
     pub platforms: Option<Platforms>,
-    /// For display; boxed, because answers never read it.
-    pub written: Box<AsWritten>,
+    /// For display.
+    pub written: AsWritten,
 }
 
 impl License {
@@ -110,8 +213,8 @@ pub struct Blackout {
     pub window: Window,
     /// Why, for people.
     pub reason: Option<String>,
-    /// For display; boxed, because answers never read it.
-    pub written: Box<AsWritten>,
+    /// For display.
+    pub written: AsWritten,
 }
 
 /// A title and its rights.
@@ -127,8 +230,8 @@ pub struct Title {
     pub licenses: Vec<License>,
     /// In file order.
     pub blackouts: Vec<Blackout>,
-    /// The file it is defined in, relative to the catalog folder.
-    pub file: String,
+    /// The file it is defined in, relative to the catalog folder (shared by its titles).
+    pub file: Arc<str>,
 }
 
 /// A title with its compiled answers (see `resolve::compiled`). Shared between the
@@ -136,7 +239,7 @@ pub struct Title {
 #[derive(Debug)]
 pub(crate) struct CompiledTitle {
     pub(crate) title: Title,
-    pub(crate) record: Box<[u64]>,
+    pub(crate) record: Arc<[u64]>,
 }
 
 /// What an edit changed, in counts (the reload log never lists titles).
@@ -179,10 +282,9 @@ pub struct Catalog {
     /// record keeps: the slots are small enough to stay in the cache, and the check reads the
     /// record an answer needs anyway.
     by_id: hashbrown::HashTable<u32>,
-    /// Every title's compiled record (see `resolve::compiled`), in title order.
-    rights: Vec<u64>,
-    /// Where each title's record starts in `rights`.
-    record_at: Vec<u32>,
+    /// Every title's compiled record (see `resolve::compiled`), in title order: the table is
+    /// small enough to stay in the cache, the records are shared with the titles.
+    records: Vec<Arc<[u64]>>,
     platforms: Vec<String>,
     version: String,
     /// Files read.
@@ -288,9 +390,12 @@ impl Catalog {
         max_file_bytes: u64,
         options: &LoadOptions,
     ) -> Result<Catalog, CatalogError> {
-        let files = read_dir(dir, max_file_bytes)?;
-        let parsed = crate::parallel::map(&files, |(path, text)| parse::parse_file(path, text));
-        validate::validate(&parsed, options)
+        load::load(
+            dir,
+            max_file_bytes,
+            options,
+            &mut load::FolderState::default(),
+        )
     }
 
     pub(crate) fn new(
@@ -299,29 +404,23 @@ impl Catalog {
         warnings: Vec<Diagnostic>,
     ) -> Catalog {
         let titles = sorted_by_id(files.iter().flat_map(|file| file.titles.iter().cloned()));
-        let mut record_at = Vec::with_capacity(titles.len());
-        let mut words = 0u32;
-        for compiled in &titles {
-            record_at.push(words);
-            words += compiled.record.len() as u32;
-        }
-        // The arena and the id table on one core, each half of the titles' listing streams
-        // on another: together they are most of a reload.
+        // The record table and the id table on one core, each half of the titles' listing
+        // streams on another: together they are most of a reload.
         let half = titles.len() / 2;
         let parts = crate::parallel::map(&[0, 1, 2], |part| match part {
-            0 => Built::Records(arena(&titles, words as usize), by_id(&titles)),
+            0 => Built::Records(records(&titles), by_id(&titles)),
             part => {
                 let range = if *part == 1 {
                     0..half
                 } else {
                     half..titles.len()
                 };
-                Built::Streams(streams(&titles, &record_at, range))
+                Built::Streams(streams(&titles, range))
             }
         });
         let mut parts = parts.into_iter();
         let (
-            Some(Built::Records(rights, by_id)),
+            Some(Built::Records(records, by_id)),
             Some(Built::Streams(first)),
             Some(Built::Streams(second)),
         ) = (parts.next(), parts.next(), parts.next())
@@ -332,8 +431,7 @@ impl Catalog {
         Catalog {
             titles,
             by_id,
-            rights,
-            record_at,
+            records,
             platforms,
             version: version(files),
             n_files: files.len(),
@@ -420,7 +518,7 @@ impl Catalog {
     /// The compiled record of the title at `position`.
     #[inline]
     pub(crate) fn record(&self, position: u32) -> Record<'_> {
-        Record::new(&self.rights[self.record_at[position as usize] as usize..])
+        Record::new(&self.records[position as usize])
     }
 
     /// The platform named `name` in the catalog's vocabulary.
@@ -465,11 +563,11 @@ impl Catalog {
     /// unknown location) gives the worldwide titles alone.
     pub(crate) fn candidates(&self, country: Option<CountryCode>) -> Merged<'_> {
         match country {
-            None => Merged::new(&self.worldwide_unknown, None, &self.rights),
+            None => Merged::new(&self.worldwide_unknown, None, &self.records),
             Some(country) => Merged::new(
                 &self.worldwide,
                 Some(&self.by_country[country.slot()]),
-                &self.rights,
+                &self.records,
             ),
         }
     }
@@ -477,7 +575,7 @@ impl Catalog {
 
 /// What `Catalog::new` builds in parallel.
 enum Built {
-    Records(Vec<u64>, hashbrown::HashTable<u32>),
+    Records(Vec<Arc<[u64]>>, hashbrown::HashTable<u32>),
     Streams(Streams),
 }
 
@@ -490,13 +588,18 @@ struct Streams {
 
 impl Streams {
     /// These streams followed by `later`'s, whose titles all come after.
-    fn then(mut self, later: Streams) -> (Box<[Stream]>, Stream, Stream) {
-        for (stream, later) in self.by_country.iter_mut().zip(later.by_country) {
-            stream.append(later);
-        }
-        self.worldwide.append(later.worldwide);
-        self.worldwide_unknown.append(later.worldwide_unknown);
-        (self.by_country, self.worldwide, self.worldwide_unknown)
+    fn then(self, later: Streams) -> (Box<[Stream]>, Stream, Stream) {
+        let by_country = self
+            .by_country
+            .into_iter()
+            .zip(&later.by_country)
+            .map(|(stream, later)| stream.then(later))
+            .collect();
+        (
+            by_country,
+            self.worldwide.then(&later.worldwide),
+            self.worldwide_unknown.then(&later.worldwide_unknown),
+        )
     }
 }
 
@@ -535,13 +638,12 @@ fn sorted_by_id(titles: impl Iterator<Item = Arc<CompiledTitle>>) -> Vec<Arc<Com
         .collect()
 }
 
-/// Every title's record, one after the other.
-fn arena(titles: &[Arc<CompiledTitle>], words: usize) -> Vec<u64> {
-    let mut rights = Vec::with_capacity(words);
-    for compiled in titles {
-        rights.extend_from_slice(&compiled.record);
-    }
-    rights
+/// Every title's record, in title order.
+fn records(titles: &[Arc<CompiledTitle>]) -> Vec<Arc<[u64]>> {
+    titles
+        .iter()
+        .map(|compiled| Arc::clone(&compiled.record))
+        .collect()
 }
 
 fn by_id(titles: &[Arc<CompiledTitle>]) -> hashbrown::HashTable<u32> {
@@ -555,11 +657,7 @@ fn by_id(titles: &[Arc<CompiledTitle>]) -> hashbrown::HashTable<u32> {
 }
 
 /// The listing streams of the titles at `positions`.
-fn streams(
-    titles: &[Arc<CompiledTitle>],
-    record_at: &[u32],
-    positions: std::ops::Range<usize>,
-) -> Streams {
+fn streams(titles: &[Arc<CompiledTitle>], positions: std::ops::Range<usize>) -> Streams {
     let mut streams = Streams {
         by_country: vec![Stream::default(); 26 * 26].into_boxed_slice(),
         worldwide: Stream::default(),
@@ -568,7 +666,6 @@ fn streams(
     for position in positions {
         let compiled = &titles[position];
         let record = Record::new(&compiled.record);
-        let start = record_at[position];
         let position = position as u32;
         if compiled
             .title
@@ -583,13 +680,7 @@ fn streams(
         }
         // Every country the record has a timeline of, blackouts and exclusions included:
         // there the title's answer is not the one it has elsewhere.
-        Stream::add_countries(
-            &mut streams.by_country,
-            position,
-            record,
-            start,
-            &compiled.title,
-        );
+        Stream::add_countries(&mut streams.by_country, position, record, &compiled.title);
     }
     streams
 }
@@ -628,57 +719,19 @@ pub fn is_ignored(name: &str) -> bool {
 /// Every `*.toml` file under `dir` as (relative path with `/`, text), in sorted path order.
 /// A file larger than `max_file_bytes` is an error naming it (and the limit).
 pub fn read_dir(dir: &Path, max_file_bytes: u64) -> Result<Vec<(String, String)>, CatalogError> {
-    let read_error = |path: &Path, message: String| CatalogError::Read {
-        path: path.to_owned(),
-        message,
-    };
-    let metadata = std::fs::metadata(dir).map_err(|error| read_error(dir, error.to_string()))?;
-    if !metadata.is_dir() {
-        return Err(read_error(dir, "is not a folder".into()));
-    }
-    let mut files = Vec::new();
-    let walker = walkdir::WalkDir::new(dir)
-        .follow_links(true)
+    load::list(dir)?
         .into_iter()
-        .filter_entry(|entry| {
-            entry.depth() == 0 || !is_ignored(&entry.file_name().to_string_lossy())
-        });
-    for entry in walker {
-        let entry = entry.map_err(|error| {
-            let path = error.path().unwrap_or(dir).to_owned();
-            read_error(&path, error.to_string())
-        })?;
-        let is_toml = entry.path().extension().is_some_and(|ext| ext == "toml");
-        if entry.depth() > 0 && is_toml && entry.file_type().is_dir() {
-            // Most likely a file replaced by mistake: serving without its titles would be a
-            // wrong "no" for each of them.
-            return Err(read_error(
-                entry.path(),
-                "is a folder, not a catalog file".into(),
-            ));
-        }
-        if !entry.file_type().is_file() || !is_toml {
-            continue;
-        }
-        let relative = entry
-            .path()
-            .strip_prefix(dir)
-            .unwrap_or(entry.path())
-            .components()
-            .map(|part| part.as_os_str().to_string_lossy())
-            .collect::<Vec<_>>()
-            .join("/");
-        let text = read_limited(entry.path(), max_file_bytes)
-            .map_err(|message| read_error(entry.path(), message))?;
-        files.push((relative, text));
-    }
-    files.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(files)
+        .map(|(relative, path)| {
+            let text = read_limited(&path, max_file_bytes)
+                .map_err(|message| CatalogError::Read { path, message })?;
+            Ok((relative, text))
+        })
+        .collect()
 }
 
 /// The file's text, refusing one larger than `max_bytes` (counted while reading, so a file
 /// that grows after a size check cannot slip through).
-fn read_limited(path: &Path, max_bytes: u64) -> Result<String, String> {
+pub(crate) fn read_limited(path: &Path, max_bytes: u64) -> Result<String, String> {
     use std::io::Read;
 
     let file = std::fs::File::open(path).map_err(|error| error.to_string())?;

@@ -28,6 +28,11 @@ pub struct ParsedFile {
 }
 
 impl ParsedFile {
+    /// True when the file defines groups or the platform vocabulary.
+    pub(crate) fn defines_anything(&self) -> bool {
+        !self.groups.is_empty() || self.platforms.is_some()
+    }
+
     /// The file's groups and platform vocabulary alone (with its path and text, to place
     /// problems in them), for checking other files against.
     pub(crate) fn definitions(&self) -> ParsedFile {

@@ -21,7 +21,7 @@ use crate::catalog::territory::{GroupError, Groups, Territories, Territory, is_g
 use crate::catalog::time::{self, Bound, End, LocalTimes, Window, Written, Zone};
 use crate::catalog::{
     AnonymizerPolicy, AsWritten, Blackout, Catalog, CatalogError, CompiledTitle, DEFAULT_PLATFORMS,
-    License, LoadOptions, Platforms, Title,
+    License, LoadOptions, Platforms, Title, WrittenValues,
 };
 use crate::diagnostic::{Diagnostic, LineIndex, Severity};
 
@@ -97,8 +97,8 @@ pub struct CheckedFile {
     diagnostics: Vec<Diagnostic>,
     /// Each valid title id with where it is written, for duplicates across files.
     ids: Vec<(String, (usize, usize))>,
-    /// Each license's latest end, with the warning to give once it has passed.
-    ends: Vec<(Timestamp, Diagnostic)>,
+    /// Each license's latest end, to warn about once it has passed.
+    ends: Vec<LicenseEnd>,
     /// Where the file first names a region.
     first_region: Option<Diagnostic>,
     /// The file's groups and platform vocabulary, when it has any (titles left out), for the
@@ -133,7 +133,7 @@ pub fn check_file(file: &ParsedFile, context: &Context, times: &LocalTimes) -> C
             ids.push((id.get_ref().clone(), check.position(0, id.span().start)));
         }
         if let Some(title) = valid {
-            let record = crate::resolve::compiled::compile(&title).into_boxed_slice();
+            let record = Arc::from(crate::resolve::compiled::compile(&title));
             titles.push(Arc::new(CompiledTitle { title, record }));
         }
     }
@@ -141,8 +141,9 @@ pub fn check_file(file: &ParsedFile, context: &Context, times: &LocalTimes) -> C
         .first_region
         .clone()
         .map(|(file_idx, span)| check.placed(file_idx, span, Severity::Warning, region_warning()));
-    let definitions =
-        (!file.groups.is_empty() || file.platforms.is_some()).then(|| Arc::new(file.definitions()));
+    let definitions = file
+        .defines_anything()
+        .then(|| Arc::new(file.definitions()));
     CheckedFile {
         path: file.path.clone(),
         hash: Sha256::digest(file.text.as_bytes()).into(),
@@ -179,9 +180,9 @@ pub fn assemble(
                 }
             }
         }
-        for (end, warning) in &file.ends {
-            if *end <= options.now {
-                diagnostics.push(warning.clone());
+        for end in &file.ends {
+            if end.end <= options.now {
+                diagnostics.push(end.warning(&file.path));
             }
         }
     }
@@ -201,6 +202,27 @@ pub fn assemble(
     Ok(Catalog::new(files, context.platforms.clone(), diagnostics))
 }
 
+/// A license's latest end, where it is written: the warning once it has passed, kept small
+/// because every license with an end has one.
+#[derive(Debug)]
+struct LicenseEnd {
+    end: Timestamp,
+    line: u32,
+    column: u32,
+    label: Box<str>,
+}
+
+impl LicenseEnd {
+    fn warning(&self, path: &str) -> Diagnostic {
+        Diagnostic::placed(
+            path,
+            (self.line as usize, self.column as usize),
+            Severity::Warning,
+            format!("license `{}` ended at {}", self.label, self.end),
+        )
+    }
+}
+
 fn region_warning() -> String {
     "the catalog has region-level rules but the GeoIP database has no region codes: \
      they never grant, and region exclusions and blackouts deny the whole country"
@@ -218,6 +240,8 @@ struct Check<'f, 't> {
     first_region: Option<(usize, Range<usize>)>,
     /// Each file's line index, built on its first diagnostic.
     lines: Vec<Option<LineIndex>>,
+    /// Each file's path, shared by its titles.
+    paths: Vec<Arc<str>>,
 }
 
 impl<'f, 't> Check<'f, 't> {
@@ -228,11 +252,15 @@ impl<'f, 't> Check<'f, 't> {
             times,
             first_region: None,
             lines: vec![None; files.len()],
+            paths: files
+                .iter()
+                .map(|file| Arc::from(file.path.as_str()))
+                .collect(),
         }
     }
 }
 
-impl Check<'_, '_> {
+impl<'f> Check<'f, '_> {
     fn push(&mut self, file_idx: usize, span: Range<usize>, severity: Severity, message: String) {
         let diagnostic = self.placed(file_idx, span, severity, message);
         self.diagnostics.push(diagnostic);
@@ -417,7 +445,7 @@ impl Check<'_, '_> {
         platforms: &[String],
         groups: &mut Groups,
         seen: &mut HashMap<String, (usize, usize)>,
-        ends: &mut Vec<(Timestamp, Diagnostic)>,
+        ends: &mut Vec<LicenseEnd>,
     ) -> Option<Title> {
         let id = raw.id.as_ref().and_then(|id| {
             let text = id.get_ref();
@@ -463,8 +491,7 @@ impl Check<'_, '_> {
                 }
             },
         };
-        let file = &self.files[file_idx].path;
-        let file = file.clone();
+        let file = Arc::clone(&self.paths[file_idx]);
         let mut licenses = Vec::new();
         for (n, raw_license) in raw.licenses.iter().enumerate() {
             let label = match &raw_license.id {
@@ -479,13 +506,13 @@ impl Check<'_, '_> {
                         .end
                         .as_ref()
                         .map_or(raw_license.span.clone(), Spanned::span);
-                    let warning = self.placed(
-                        file_idx,
-                        span,
-                        Severity::Warning,
-                        format!("license `{}` ended at {end}", license.label),
-                    );
-                    ends.push((end, warning));
+                    let (line, column) = self.position(file_idx, span.start);
+                    ends.push(LicenseEnd {
+                        end,
+                        line: line as u32,
+                        column: column as u32,
+                        label: license.label.as_str().into(),
+                    });
                 }
                 licenses.push(license);
             }
@@ -507,6 +534,9 @@ impl Check<'_, '_> {
         if licenses.len() != raw.licenses.len() || blackouts.len() != raw.blackouts.len() {
             return None;
         }
+        // Kept for as long as the catalog serves: no spare room.
+        licenses.shrink_to_fit();
+        blackouts.shrink_to_fit();
         Some(Title {
             id: id?,
             name: name?,
@@ -545,17 +575,19 @@ impl Check<'_, '_> {
         let (window, mut written) = window?;
         written.territories = territories_written;
         written.exclude = exclude_written;
-        written.platforms = raw
-            .platforms
-            .as_ref()
-            .map(|list| list.get_ref().iter().map(|p| p.get_ref().clone()).collect());
+        written.platforms = raw.platforms.as_ref().map(|list| {
+            list.get_ref()
+                .iter()
+                .map(|p| p.get_ref().as_str())
+                .collect()
+        });
         Some(License {
             label,
             territories,
             exclude,
             window,
             platforms: license_platforms?,
-            written: Box::new(written),
+            written: AsWritten::new(&written),
         })
     }
 
@@ -574,18 +606,18 @@ impl Check<'_, '_> {
             territories,
             window,
             reason: raw.reason.as_ref().map(|reason| reason.get_ref().clone()),
-            written: Box::new(written),
+            written: AsWritten::new(&written),
         })
     }
 
     /// Expanded territories and the list as written; `required` lists must not be empty.
-    fn territories(
+    fn territories<'r>(
         &mut self,
         file_idx: usize,
-        list: Option<&SpannedList>,
+        list: Option<&'r SpannedList>,
         groups: &mut Groups,
         required: bool,
-    ) -> Option<(Territories, Vec<String>)> {
+    ) -> Option<(Territories, Vec<&'r str>)> {
         let list = list?;
         if required && list.get_ref().is_empty() {
             self.error(file_idx, list.span(), "`territories` is empty");
@@ -621,18 +653,21 @@ impl Check<'_, '_> {
         let written = list
             .get_ref()
             .iter()
-            .map(|item| item.get_ref().clone())
+            .map(|item| item.get_ref().as_str())
             .collect();
         ok.then_some((territories, written))
     }
 
-    fn window(
+    fn window<'r>(
         &mut self,
         file_idx: usize,
-        raw: &RawWindowed,
+        raw: &'r RawWindowed,
         start_end: End,
         end_end: End,
-    ) -> Option<(Window, AsWritten)> {
+    ) -> Option<(Window, WrittenValues<'r>)>
+    where
+        'f: 'r,
+    {
         let zone = match &raw.timezone {
             None => Some(Zone::utc()),
             Some(name) => match Zone::parse(name.get_ref()) {
@@ -678,17 +713,15 @@ impl Check<'_, '_> {
             start: bound(self.times, start, start_end),
             end: bound(self.times, end, end_end),
         };
-        // As written, straight from the file.
-        let text = &self.files[file_idx].text;
-        let as_written = |value: &Spanned<toml::value::Datetime>| {
-            text.get(value.span())
-                .map_or_else(|| value.get_ref().to_string(), str::to_owned)
-        };
-        let written = AsWritten {
-            start: raw.start.as_ref().map(as_written),
-            end: raw.end.as_ref().map(as_written),
-            timezone: raw.timezone.as_ref().map(|s| s.get_ref().clone()),
-            ..AsWritten::default()
+        // As written, straight from the file (a date-time's span always lies in it).
+        let files: &'f [&'f ParsedFile] = self.files;
+        let text: &'f str = &files[file_idx].text;
+        let as_written = |value: &Spanned<toml::value::Datetime>| text.get(value.span());
+        let written = WrittenValues {
+            start: raw.start.as_ref().and_then(as_written),
+            end: raw.end.as_ref().and_then(as_written),
+            timezone: raw.timezone.as_ref().map(|s| s.get_ref().as_str()),
+            ..WrittenValues::default()
         };
         Some((window, written))
     }

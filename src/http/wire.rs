@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use jiff::Timestamp;
 use serde::Serialize;
 
+use crate::catalog::WrittenList;
 use crate::geoip;
 use crate::resolve::{self, Decision};
 
@@ -222,9 +223,11 @@ pub struct LicenseInfo<'a> {
     /// Its `id`, or `<file>#<n>`.
     pub id: &'a str,
     /// As written.
-    pub territories: &'a [String],
+    #[schema(value_type = Vec<String>)]
+    pub territories: WrittenList<'a>,
     /// As written.
-    pub exclude: &'a [String],
+    #[schema(value_type = Vec<String>)]
+    pub exclude: WrittenList<'a>,
     /// As written (a local date or date-time is read in `timezone`).
     pub start: Option<&'a str>,
     /// As written.
@@ -232,14 +235,16 @@ pub struct LicenseInfo<'a> {
     /// As written; absent means UTC.
     pub timezone: Option<&'a str>,
     /// As written; absent means every platform.
-    pub platforms: Option<&'a [String]>,
+    #[schema(value_type = Option<Vec<String>>)]
+    pub platforms: Option<WrittenList<'a>>,
 }
 
 /// A blackout as written, in `GET /v1/titles/{id}`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct BlackoutInfo<'a> {
     /// As written.
-    pub territories: &'a [String],
+    #[schema(value_type = Vec<String>)]
+    pub territories: WrittenList<'a>,
     /// As written.
     pub start: Option<&'a str>,
     /// As written.
@@ -288,22 +293,22 @@ impl<'a> TitleDetail<'a> {
                 .iter()
                 .map(|license| LicenseInfo {
                     id: &license.label,
-                    territories: &license.written.territories,
-                    exclude: &license.written.exclude,
-                    start: license.written.start.as_deref(),
-                    end: license.written.end.as_deref(),
-                    timezone: license.written.timezone.as_deref(),
-                    platforms: license.written.platforms.as_deref(),
+                    territories: license.written.territories(),
+                    exclude: license.written.exclude(),
+                    start: license.written.start(),
+                    end: license.written.end(),
+                    timezone: license.written.timezone(),
+                    platforms: license.written.platforms(),
                 })
                 .collect(),
             blackouts: title
                 .blackouts
                 .iter()
                 .map(|blackout| BlackoutInfo {
-                    territories: &blackout.written.territories,
-                    start: blackout.written.start.as_deref(),
-                    end: blackout.written.end.as_deref(),
-                    timezone: blackout.written.timezone.as_deref(),
+                    territories: blackout.written.territories(),
+                    start: blackout.written.start(),
+                    end: blackout.written.end(),
+                    timezone: blackout.written.timezone(),
                     reason: blackout.reason.as_deref(),
                 })
                 .collect(),

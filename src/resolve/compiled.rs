@@ -10,7 +10,8 @@
 //! answers exactly what the rules answer. A question a record does not cover returns `None`,
 //! and the caller asks the rules.
 //!
-//! A record is a run of 64-bit words in the catalog's arena:
+//! A record is a run of 64-bit words, shared by the catalogs of successive reloads while its
+//! title does not change:
 //!
 //! | words      | what                                                                      |
 //! |------------|---------------------------------------------------------------------------|
@@ -21,6 +22,8 @@
 //! | the rest   | timelines: k changes; k instants (Unix seconds); k + 1 decisions (u32)     |
 //!
 //! Offsets count words from the record's start. Pure: no IO, no clock.
+
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use rustc_hash::FxHashMap;
@@ -104,7 +107,7 @@ pub(crate) fn decide<'c>(
 /// between records.
 ///
 /// Each entry is a header word (the title's position, and flags) followed by a copy of the
-/// title's timeline there, or by the timeline's offset in the record arena for titles that
+/// title's timeline there, or by the timeline's offset in the title's record for titles that
 /// name every country (a copy in each of them would cost more than the jump), or by nothing
 /// when the rules must answer.
 #[derive(Debug, Clone, Default)]
@@ -119,18 +122,16 @@ const ENTRY_BY_RULES: u64 = 1 << 32;
 const ENTRY_REGION_MATTERS: u64 = 1 << 33;
 /// Some license names platforms.
 const ENTRY_RESTRICTS_PLATFORMS: u64 = 1 << 34;
-/// The next word is the timeline's offset in the record arena.
+/// The next word is the timeline's offset in the title's record.
 const ENTRY_ELSEWHERE: u64 = 1 << 35;
 
 impl Stream {
     /// Adds every country's entry of the title at `position` to the streams of those
-    /// countries (`by_country`, by slot); the title's record will start at `start` in the
-    /// catalog's arena. Titles are added in title order.
+    /// countries (`by_country`, by slot). Titles are added in title order.
     pub(crate) fn add_countries(
         by_country: &mut [Stream],
         position: u32,
         record: Record<'_>,
-        start: u32,
         title: &Title,
     ) {
         if record.flags() & BY_RULES != 0 {
@@ -141,7 +142,7 @@ impl Stream {
         }
         let by_offset = record.flags() & NAMES_EVERY_COUNTRY != 0;
         for (slot, offset, region_matters) in record.entries() {
-            let elsewhere = by_offset.then_some(start + offset);
+            let elsewhere = by_offset.then_some(offset);
             by_country[usize::from(slot)].push(
                 position,
                 record,
@@ -170,7 +171,7 @@ impl Stream {
         position: u32,
         record: Record<'_>,
         entry: Option<(u32, bool)>,
-        arena_offset: Option<u32>,
+        record_offset: Option<u32>,
     ) {
         self.len += 1;
         let mut header = u64::from(position);
@@ -184,10 +185,10 @@ impl Stream {
         if region_matters {
             header |= ENTRY_REGION_MATTERS;
         }
-        match arena_offset {
-            Some(arena_offset) => {
+        match record_offset {
+            Some(record_offset) => {
                 self.words.push(header | ENTRY_ELSEWHERE);
-                self.words.push(u64::from(arena_offset));
+                self.words.push(u64::from(record_offset));
             }
             None => {
                 self.words.push(header);
@@ -200,11 +201,12 @@ impl Stream {
         }
     }
 
-    /// The entries, in title order; `arena` holds the records the stream was built from.
-    pub(crate) fn entries<'a>(&'a self, arena: &'a [u64]) -> Entries<'a> {
+    /// The entries, in title order; `records` are the records the stream was built from, by
+    /// title position.
+    pub(crate) fn entries<'a>(&'a self, records: &'a [Arc<[u64]>]) -> Entries<'a> {
         Entries {
             words: &self.words,
-            arena,
+            records,
         }
     }
 
@@ -213,14 +215,16 @@ impl Stream {
         self.len
     }
 
-    /// Adds `later`'s entries, whose titles all come after this stream's.
-    pub(crate) fn append(&mut self, later: Stream) {
-        if self.words.is_empty() {
-            *self = later;
-            return;
+    /// This stream's entries followed by `later`'s, whose titles all come after, in a
+    /// vector of exactly their size: a catalog keeps its streams for as long as it serves.
+    pub(crate) fn then(self, later: &Stream) -> Stream {
+        let mut words = Vec::with_capacity(self.words.len() + later.words.len());
+        words.extend_from_slice(&self.words);
+        words.extend_from_slice(&later.words);
+        Stream {
+            words,
+            len: self.len + later.len,
         }
-        self.words.extend_from_slice(&later.words);
-        self.len += later.len;
     }
 }
 
@@ -237,17 +241,20 @@ pub(crate) struct Merged<'a> {
 }
 
 impl<'a> Merged<'a> {
-    /// `local` may be empty (an unknown location: the worldwide titles alone); `arena`
-    /// holds the records the streams were built from.
+    /// `local` may be empty (an unknown location: the worldwide titles alone); `records` are
+    /// the records the streams were built from.
     pub(crate) fn new(
         worldwide: &'a Stream,
         local: Option<&'a Stream>,
-        arena: &'a [u64],
+        records: &'a [Arc<[u64]>],
     ) -> Merged<'a> {
-        let mut worldwide_entries = worldwide.entries(arena);
-        let mut local_entries = Entries { words: &[], arena };
+        let mut worldwide_entries = worldwide.entries(records);
+        let mut local_entries = Entries {
+            words: &[],
+            records,
+        };
         if let Some(local) = local {
-            local_entries = local.entries(arena);
+            local_entries = local.entries(records);
         }
         Merged {
             next_worldwide: worldwide_entries.next(),
@@ -314,7 +321,7 @@ impl<'a> Entry<'a> {
 #[derive(Debug, Clone)]
 pub(crate) struct Entries<'a> {
     words: &'a [u64],
-    arena: &'a [u64],
+    records: &'a [Arc<[u64]>],
 }
 
 impl<'a> Iterator for Entries<'a> {
@@ -326,7 +333,7 @@ impl<'a> Iterator for Entries<'a> {
         let (timeline, rest) = if header & ENTRY_BY_RULES != 0 {
             (None, rest)
         } else if header & ENTRY_ELSEWHERE != 0 {
-            let words = &self.arena[rest[0] as usize..];
+            let words = &self.records[header as u32 as usize][rest[0] as usize..];
             (Some(Timeline { words }), &rest[1..])
         } else {
             let timeline = Timeline { words: rest };
@@ -341,7 +348,7 @@ impl<'a> Iterator for Entries<'a> {
     }
 }
 
-/// One record, from its first word to the end of the arena.
+/// One title's record.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Record<'a> {
     words: &'a [u64],
