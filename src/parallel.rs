@@ -31,6 +31,32 @@ where
     })
 }
 
+/// `f` on every item, each item on one thread, as many threads as there are cores.
+pub(crate) fn for_each_mut<T, F>(items: &mut [T], f: F)
+where
+    T: Send,
+    F: Fn(&mut T) + Sync,
+{
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    if threads < 2 || items.len() < 2 {
+        items.iter_mut().for_each(f);
+        return;
+    }
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let f = &f;
+        let handles: Vec<_> = items
+            .chunks_mut(chunk)
+            .map(|part| scope.spawn(move || part.iter_mut().for_each(f)))
+            .collect();
+        for handle in handles {
+            if let Err(panic) = handle.join() {
+                std::panic::resume_unwind(panic);
+            }
+        }
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -43,5 +69,12 @@ mod tests {
             items.iter().map(|n| n * 2).collect::<Vec<_>>()
         );
         assert_eq!(map(&[] as &[u32], |n| *n), Vec::<u32>::new());
+    }
+
+    #[test]
+    fn reaches_every_item_once() {
+        let mut items: Vec<u32> = (0..1000).collect();
+        for_each_mut(&mut items, |n| *n *= 2);
+        assert_eq!(items, (0..1000).map(|n| n * 2).collect::<Vec<_>>());
     }
 }

@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 
 use crate::diagnostic::Diagnostic;
 use crate::geoip::CountryCode;
-use crate::resolve::compiled::{Merged, Record, Stream};
+use crate::resolve::compiled::{self, Count, Fill, Merged, Record, Sink, Stream};
 pub use parse::ParsedFile;
 pub use territory::Territories;
 pub use time::{LocalTimes, Window};
@@ -404,30 +404,23 @@ impl Catalog {
         warnings: Vec<Diagnostic>,
     ) -> Catalog {
         let titles = sorted_by_id(files.iter().flat_map(|file| file.titles.iter().cloned()));
-        // The record table and the id table on one core, each half of the titles' listing
-        // streams on another: together they are most of a reload.
-        let half = titles.len() / 2;
-        let parts = crate::parallel::map(&[0, 1, 2], |part| match part {
+        // The record and id tables on one core, the listing streams on both: together they
+        // are most of a reload.
+        let parts = crate::parallel::map(&[0, 1], |part| match part {
             0 => Built::Records(records(&titles), by_id(&titles)),
-            part => {
-                let range = if *part == 1 {
-                    0..half
-                } else {
-                    half..titles.len()
-                };
-                Built::Streams(streams(&titles, range))
-            }
+            _ => Built::Streams(Streams::new(&titles)),
         });
         let mut parts = parts.into_iter();
-        let (
-            Some(Built::Records(records, by_id)),
-            Some(Built::Streams(first)),
-            Some(Built::Streams(second)),
-        ) = (parts.next(), parts.next(), parts.next())
+        let (Some(Built::Records(records, by_id)), Some(Built::Streams(streams))) =
+            (parts.next(), parts.next())
         else {
-            unreachable!("three parts were built, in order");
+            unreachable!("two parts were built, in order");
         };
-        let (by_country, worldwide, worldwide_unknown) = first.then(second);
+        let Streams {
+            by_country,
+            worldwide,
+            worldwide_unknown,
+        } = streams;
         Catalog {
             titles,
             by_id,
@@ -579,27 +572,107 @@ enum Built {
     Streams(Streams),
 }
 
-/// The listing streams of a run of titles.
-struct Streams {
-    by_country: Box<[Stream]>,
-    worldwide: Stream,
-    worldwide_unknown: Stream,
+/// The listing streams of a catalog's titles (or, while they are built, what goes into
+/// them: a `Sink`).
+struct Streams<S = Stream> {
+    by_country: Box<[S]>,
+    worldwide: S,
+    worldwide_unknown: S,
+}
+
+impl<S: Sink + Default> Streams<S> {
+    fn empty() -> Streams<S> {
+        Streams {
+            by_country: (0..26 * 26).map(|_| S::default()).collect(),
+            worldwide: S::default(),
+            worldwide_unknown: S::default(),
+        }
+    }
+
+    /// Adds the titles at `positions`, in title order.
+    fn add(&mut self, titles: &[Arc<CompiledTitle>], positions: std::ops::Range<usize>) {
+        for position in positions {
+            let compiled = &titles[position];
+            let record = Record::new(&compiled.record);
+            let position = position as u32;
+            if compiled
+                .title
+                .licenses
+                .iter()
+                .any(|license| license.territories.world)
+            {
+                compiled::push_elsewhere(&mut self.worldwide, position, record);
+                compiled::push_unknown_location(&mut self.worldwide_unknown, position, record);
+            }
+            // Every country the record has a timeline of, blackouts and exclusions included:
+            // there the title's answer is not the one it has elsewhere.
+            compiled::add_countries(&mut self.by_country, position, record, &compiled.title);
+        }
+    }
 }
 
 impl Streams {
-    /// These streams followed by `later`'s, whose titles all come after.
-    fn then(self, later: Streams) -> (Box<[Stream]>, Stream, Stream) {
-        let by_country = self
-            .by_country
-            .into_iter()
-            .zip(&later.by_country)
-            .map(|(stream, later)| stream.then(later))
-            .collect();
-        (
-            by_country,
-            self.worldwide.then(&later.worldwide),
-            self.worldwide_unknown.then(&later.worldwide_unknown),
-        )
+    /// The streams of `titles`, each half of the titles on a core: counted, then written
+    /// into streams of exactly their size.
+    fn new(titles: &[Arc<CompiledTitle>]) -> Streams {
+        let half = titles.len() / 2;
+        let halves = [0..half, half..titles.len()];
+        let counts = crate::parallel::map(&halves, |positions| {
+            let mut count = Streams::<Count>::empty();
+            count.add(titles, positions.clone());
+            count
+        });
+        let [first, second] = &counts[..] else {
+            unreachable!("two halves were counted");
+        };
+        let sized = |a: Count, b: Count| Stream::sized(a + b);
+        let mut streams = Streams {
+            by_country: first
+                .by_country
+                .iter()
+                .zip(&second.by_country)
+                .map(|(a, b)| sized(*a, *b))
+                .collect(),
+            worldwide: sized(first.worldwide, second.worldwide),
+            worldwide_unknown: sized(first.worldwide_unknown, second.worldwide_unknown),
+        };
+        let mut by_country_a = Vec::with_capacity(26 * 26);
+        let mut by_country_b = Vec::with_capacity(26 * 26);
+        for (stream, first) in streams.by_country.iter_mut().zip(&first.by_country) {
+            let (a, b) = stream.halves(*first);
+            by_country_a.push(a);
+            by_country_b.push(b);
+        }
+        let (worldwide_a, worldwide_b) = streams.worldwide.halves(first.worldwide);
+        let (unknown_a, unknown_b) = streams.worldwide_unknown.halves(first.worldwide_unknown);
+        let mut fills = [
+            (
+                Streams {
+                    by_country: by_country_a.into_boxed_slice(),
+                    worldwide: worldwide_a,
+                    worldwide_unknown: unknown_a,
+                },
+                halves[0].clone(),
+            ),
+            (
+                Streams {
+                    by_country: by_country_b.into_boxed_slice(),
+                    worldwide: worldwide_b,
+                    worldwide_unknown: unknown_b,
+                },
+                halves[1].clone(),
+            ),
+        ];
+        crate::parallel::for_each_mut(&mut fills, |(fill, positions)| {
+            fill.add(titles, positions.clone());
+        });
+        debug_assert!(fills.iter().all(|(fill, _)| {
+            fill.by_country.iter().all(Fill::is_written)
+                && fill.worldwide.is_written()
+                && fill.worldwide_unknown.is_written()
+        }));
+        drop(fills);
+        streams
     }
 }
 
@@ -654,35 +727,6 @@ fn by_id(titles: &[Arc<CompiledTitle>]) -> hashbrown::HashTable<u32> {
         });
     }
     by_id
-}
-
-/// The listing streams of the titles at `positions`.
-fn streams(titles: &[Arc<CompiledTitle>], positions: std::ops::Range<usize>) -> Streams {
-    let mut streams = Streams {
-        by_country: vec![Stream::default(); 26 * 26].into_boxed_slice(),
-        worldwide: Stream::default(),
-        worldwide_unknown: Stream::default(),
-    };
-    for position in positions {
-        let compiled = &titles[position];
-        let record = Record::new(&compiled.record);
-        let position = position as u32;
-        if compiled
-            .title
-            .licenses
-            .iter()
-            .any(|license| license.territories.world)
-        {
-            streams.worldwide.push_elsewhere(position, record);
-            streams
-                .worldwide_unknown
-                .push_unknown_location(position, record);
-        }
-        // Every country the record has a timeline of, blackouts and exclusions included:
-        // there the title's answer is not the one it has elsewhere.
-        Stream::add_countries(&mut streams.by_country, position, record, &compiled.title);
-    }
-    streams
 }
 
 /// The hash titles are found by.

@@ -125,82 +125,158 @@ const ENTRY_RESTRICTS_PLATFORMS: u64 = 1 << 34;
 /// The next word is the timeline's offset in the title's record.
 const ENTRY_ELSEWHERE: u64 = 1 << 35;
 
-impl Stream {
-    /// Adds every country's entry of the title at `position` to the streams of those
-    /// countries (`by_country`, by slot). Titles are added in title order.
-    pub(crate) fn add_countries(
-        by_country: &mut [Stream],
-        position: u32,
-        record: Record<'_>,
-        title: &Title,
-    ) {
-        if record.flags() & BY_RULES != 0 {
-            for slot in named_countries(title) {
-                by_country[usize::from(slot)].push(position, record, None, None);
-            }
-            return;
+/// Where a title's entries go. Streams are built twice over: counted first, to size each
+/// one exactly, then written in place; a catalog keeps its streams for as long as it serves.
+pub(crate) trait Sink {
+    /// Adds an entry: its header word, then the rest of it.
+    fn entry(&mut self, header: u64, rest: &[u64]);
+}
+
+/// The size of a stream to be.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Count {
+    words: usize,
+    len: usize,
+}
+
+impl Sink for Count {
+    #[inline]
+    fn entry(&mut self, _header: u64, rest: &[u64]) {
+        self.words += 1 + rest.len();
+        self.len += 1;
+    }
+}
+
+impl std::ops::Add for Count {
+    type Output = Count;
+
+    fn add(self, other: Count) -> Count {
+        Count {
+            words: self.words + other.words,
+            len: self.len + other.len,
         }
-        let by_offset = record.flags() & NAMES_EVERY_COUNTRY != 0;
-        for (slot, offset, region_matters) in record.entries() {
-            let elsewhere = by_offset.then_some(offset);
-            by_country[usize::from(slot)].push(
+    }
+}
+
+/// The part of a stream still to be written.
+#[derive(Debug, Default)]
+pub(crate) struct Fill<'a> {
+    words: &'a mut [u64],
+}
+
+impl Fill<'_> {
+    /// True once every word counted has been written.
+    pub(crate) fn is_written(&self) -> bool {
+        self.words.is_empty()
+    }
+}
+
+impl Sink for Fill<'_> {
+    #[inline]
+    fn entry(&mut self, header: u64, rest: &[u64]) {
+        let (entry, later) = std::mem::take(&mut self.words).split_at_mut(1 + rest.len());
+        entry[0] = header;
+        entry[1..].copy_from_slice(rest);
+        self.words = later;
+    }
+}
+
+impl Stream {
+    /// A stream of `count`'s size, to be written through `Fill`s.
+    pub(crate) fn sized(count: Count) -> Stream {
+        Stream {
+            words: vec![0; count.words],
+            len: count.len,
+        }
+    }
+
+    /// The stream's words split in two: the first `first` counted, and the rest.
+    pub(crate) fn halves(&mut self, first: Count) -> (Fill<'_>, Fill<'_>) {
+        let (a, b) = self.words.split_at_mut(first.words);
+        (Fill { words: a }, Fill { words: b })
+    }
+}
+
+/// Adds every country's entry of the title at `position` to the streams of those countries
+/// (`by_country`, by slot). Titles are added in title order.
+pub(crate) fn add_countries<S: Sink>(
+    by_country: &mut [S],
+    position: u32,
+    record: Record<'_>,
+    title: &Title,
+) {
+    if record.flags() & BY_RULES != 0 {
+        for slot in named_countries(title) {
+            push(
+                &mut by_country[usize::from(slot)],
                 position,
                 record,
-                Some((offset, region_matters)),
-                elsewhere,
+                None,
+                None,
             );
         }
+        return;
     }
-
-    /// Adds the title at `position` with its timeline at an unknown location.
-    pub(crate) fn push_unknown_location(&mut self, position: u32, record: Record<'_>) {
-        let entry = match record.flags() & BY_RULES {
-            0 => record.entry(None),
-            _ => None,
-        };
-        self.push(position, record, entry, None);
+    let by_offset = record.flags() & NAMES_EVERY_COUNTRY != 0;
+    for (slot, offset, region_matters) in record.entries() {
+        let elsewhere = by_offset.then_some(offset);
+        push(
+            &mut by_country[usize::from(slot)],
+            position,
+            record,
+            Some((offset, region_matters)),
+            elsewhere,
+        );
     }
+}
 
-    /// Adds the title at `position` with its timeline in the countries it does not name.
-    pub(crate) fn push_elsewhere(&mut self, position: u32, record: Record<'_>) {
-        self.push(position, record, record.default_entry(), None);
+/// Adds the title at `position` with its timeline at an unknown location.
+pub(crate) fn push_unknown_location<S: Sink>(sink: &mut S, position: u32, record: Record<'_>) {
+    let entry = match record.flags() & BY_RULES {
+        0 => record.entry(None),
+        _ => None,
+    };
+    push(sink, position, record, entry, None);
+}
+
+/// Adds the title at `position` with its timeline in the countries it does not name.
+pub(crate) fn push_elsewhere<S: Sink>(sink: &mut S, position: u32, record: Record<'_>) {
+    push(sink, position, record, record.default_entry(), None);
+}
+
+#[inline]
+fn push<S: Sink>(
+    sink: &mut S,
+    position: u32,
+    record: Record<'_>,
+    entry: Option<(u32, bool)>,
+    record_offset: Option<u32>,
+) {
+    let mut header = u64::from(position);
+    if record.flags() & RESTRICTS_PLATFORMS != 0 {
+        header |= ENTRY_RESTRICTS_PLATFORMS;
     }
-
-    fn push(
-        &mut self,
-        position: u32,
-        record: Record<'_>,
-        entry: Option<(u32, bool)>,
-        record_offset: Option<u32>,
-    ) {
-        self.len += 1;
-        let mut header = u64::from(position);
-        if record.flags() & RESTRICTS_PLATFORMS != 0 {
-            header |= ENTRY_RESTRICTS_PLATFORMS;
+    let Some((offset, region_matters)) = entry else {
+        sink.entry(header | ENTRY_BY_RULES, &[]);
+        return;
+    };
+    if region_matters {
+        header |= ENTRY_REGION_MATTERS;
+    }
+    match record_offset {
+        Some(record_offset) => {
+            sink.entry(header | ENTRY_ELSEWHERE, &[u64::from(record_offset)]);
         }
-        let Some((offset, region_matters)) = entry else {
-            self.words.push(header | ENTRY_BY_RULES);
-            return;
-        };
-        if region_matters {
-            header |= ENTRY_REGION_MATTERS;
-        }
-        match record_offset {
-            Some(record_offset) => {
-                self.words.push(header | ENTRY_ELSEWHERE);
-                self.words.push(u64::from(record_offset));
-            }
-            None => {
-                self.words.push(header);
-                let timeline = Timeline {
-                    words: &record.words[offset as usize..],
-                };
-                self.words
-                    .extend_from_slice(&timeline.words[..timeline.len()]);
-            }
+        None => {
+            let timeline = Timeline {
+                words: &record.words[offset as usize..],
+            };
+            sink.entry(header, &timeline.words[..timeline.len()]);
         }
     }
+}
 
+impl Stream {
     /// The entries, in title order; `records` are the records the stream was built from, by
     /// title position.
     pub(crate) fn entries<'a>(&'a self, records: &'a [Arc<[u64]>]) -> Entries<'a> {
@@ -213,18 +289,6 @@ impl Stream {
     /// How many titles the stream has.
     pub(crate) fn len(&self) -> usize {
         self.len
-    }
-
-    /// This stream's entries followed by `later`'s, whose titles all come after, in a
-    /// vector of exactly their size: a catalog keeps its streams for as long as it serves.
-    pub(crate) fn then(self, later: &Stream) -> Stream {
-        let mut words = Vec::with_capacity(self.words.len() + later.words.len());
-        words.extend_from_slice(&self.words);
-        words.extend_from_slice(&later.words);
-        Stream {
-            words,
-            len: self.len + later.len,
-        }
     }
 }
 
