@@ -253,7 +253,7 @@ fn check(config: &Config, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     };
     match Catalog::load_with_limit(dir, config.limits.catalog_file_bytes, &options) {
         Ok(catalog) => {
-            for warning in &catalog.warnings {
+            for warning in catalog.warnings() {
                 println!("{warning}");
             }
             println!(
@@ -263,7 +263,7 @@ fn check(config: &Config, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
                 catalog.n_licenses(),
                 catalog.n_files,
                 catalog.version(),
-                catalog.warnings.len()
+                catalog.n_warnings()
             );
             Ok(ExitCode::SUCCESS)
         }

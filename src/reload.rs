@@ -208,6 +208,7 @@ impl Reloader {
             &mut seen,
             now,
             Some(geoip.has_regions),
+            None,
         )
         .map_err(|error| startup_error(Source::Catalog, error.messages()))?;
         let snapshot = Snapshot {
@@ -383,6 +384,7 @@ impl Reloader {
                     seen,
                     now,
                     Some(location.geoip.has_regions),
+                    Some(&next.catalog),
                 )
                 .map_err(|error| error.messages())?;
                 if catalog.version() == next.catalog.version() && !force {
@@ -496,12 +498,13 @@ fn load_catalog(
     seen: &mut Seen,
     now: Timestamp,
     geoip_has_regions: Option<bool>,
+    previous: Option<&Catalog>,
 ) -> Result<Catalog, CatalogError> {
     let options = LoadOptions {
         now,
         geoip_has_regions,
     };
-    catalog::load::load(dir, max_file_bytes, &options, &mut seen.catalog)
+    catalog::load::load(dir, max_file_bytes, &options, &mut seen.catalog, previous)
 }
 
 /// The summary of a reload for the log: counts, never lists.

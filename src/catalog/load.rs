@@ -102,16 +102,18 @@ enum Found {
 }
 
 /// Reads the catalog folder `dir` (files over `max_file_bytes` are errors), starting from
-/// what `state` remembers and leaving there what the next reading needs.
+/// what `state` remembers and leaving there what the next reading needs; `previous`, the
+/// catalog in service, lends what it worked out for titles whose files did not change.
 pub fn load(
     dir: &Path,
     max_file_bytes: u64,
     options: &LoadOptions,
     state: &mut FolderState,
+    previous: Option<&Catalog>,
 ) -> Result<Catalog, CatalogError> {
     let mut keep = HashSet::new();
     loop {
-        match attempt(dir, max_file_bytes, options, state, &keep)? {
+        match attempt(dir, max_file_bytes, options, state, &keep, previous)? {
             Attempt::Done(catalog) => return *catalog,
             Attempt::Defines(paths) => keep.extend(paths),
         }
@@ -130,6 +132,7 @@ fn attempt(
     options: &LoadOptions,
     state: &mut FolderState,
     keep: &HashSet<String>,
+    previous: Option<&Catalog>,
 ) -> Result<Attempt, CatalogError> {
     let read_at = SystemTime::now();
     let listing = list(dir)?;
@@ -219,7 +222,7 @@ fn attempt(
         .collect();
     state.context_key = Some(context.key);
     state.times.forget_unused();
-    let catalog = validate::assemble(&checked, &context, options);
+    let catalog = validate::assemble(&checked, &context, options, previous);
     Ok(Attempt::Done(Box::new(catalog)))
 }
 
@@ -315,7 +318,7 @@ mod tests {
         let titles = format!("{TITLE}territories = [\"@NORDICS\"]\n");
         std::fs::write(dir.path().join("titles.toml"), titles).unwrap();
         let mut state = FolderState::default();
-        let catalog = load(dir.path(), 1 << 20, &options(), &mut state).unwrap();
+        let catalog = load(dir.path(), 1 << 20, &options(), &mut state, None).unwrap();
         let title = catalog.title("a").unwrap();
         assert_eq!(title.licenses[0].written.territories().iter().count(), 1);
         assert!(!may_define(
@@ -329,12 +332,12 @@ mod tests {
         let path = dir.path().join("titles.toml");
         std::fs::write(&path, format!("{TITLE}territories = [\"US\"]\n")).unwrap();
         let mut state = FolderState::default();
-        let first = load(dir.path(), 1 << 20, &options(), &mut state).unwrap();
-        let second = load(dir.path(), 1 << 20, &options(), &mut state).unwrap();
+        let first = load(dir.path(), 1 << 20, &options(), &mut state, None).unwrap();
+        let second = load(dir.path(), 1 << 20, &options(), &mut state, None).unwrap();
         assert!(Arc::ptr_eq(&first.titles[0], &second.titles[0]));
         // Same length, new content, written just now: read again whatever the metadata.
         std::fs::write(&path, format!("{TITLE}territories = [\"GB\"]\n")).unwrap();
-        let third = load(dir.path(), 1 << 20, &options(), &mut state).unwrap();
+        let third = load(dir.path(), 1 << 20, &options(), &mut state, None).unwrap();
         assert_ne!(third.version(), first.version());
         let written: Vec<&str> = third.title("a").unwrap().title().licenses[0]
             .written

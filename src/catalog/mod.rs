@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use jiff::Timestamp;
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -276,6 +277,8 @@ impl Title {
 /// A validated catalog.
 #[derive(Debug, Clone)]
 pub struct Catalog {
+    /// The files, in path order.
+    files: Vec<Arc<CheckedFile>>,
     /// Sorted by id.
     titles: Vec<Arc<CompiledTitle>>,
     /// Positions in `titles`, found by the id's hash and checked against the id each title's
@@ -290,7 +293,7 @@ pub struct Catalog {
     /// Files read.
     pub n_files: usize,
     /// Warnings found while validating (errors mean there is no catalog).
-    pub warnings: Vec<Diagnostic>,
+    warnings: Warnings,
     /// By country slot: the titles whose licenses, exclusions or blackouts name the country
     /// or one of its regions, in title order, each with its timeline there.
     by_country: Box<[Stream]>,
@@ -395,20 +398,32 @@ impl Catalog {
             max_file_bytes,
             options,
             &mut load::FolderState::default(),
+            None,
         )
     }
 
     pub(crate) fn new(
         files: &[Arc<CheckedFile>],
         platforms: Vec<String>,
-        warnings: Vec<Diagnostic>,
+        warnings: Warnings,
+        previous: Option<&Catalog>,
     ) -> Catalog {
-        let titles = sorted_by_id(files.iter().flat_map(|file| file.titles.iter().cloned()));
+        // After an edit of a few files, the previous catalog's order and streams are reused
+        // for every title whose file did not change.
+        let mut moved =
+            previous.and_then(|previous| Some((previous, Moved::new(previous, files)?)));
+        let titles = match &mut moved {
+            Some((_, moved)) => std::mem::take(&mut moved.titles),
+            None => sorted_by_id(files.iter().flat_map(|file| file.titles.iter().cloned())),
+        };
         // The record and id tables on one core, the listing streams on both: together they
         // are most of a reload.
-        let parts = crate::parallel::map(&[0, 1], |part| match part {
-            0 => Built::Records(records(&titles), by_id(&titles)),
-            _ => Built::Streams(Streams::new(&titles)),
+        let parts = crate::parallel::map(&[0, 1], |part| match (part, &moved) {
+            (0, _) => Built::Records(records(&titles), by_id(&titles)),
+            (_, Some((previous, moved))) => {
+                Built::Streams(Streams::moved(previous, moved, &titles))
+            }
+            (_, None) => Built::Streams(Streams::new(&titles)),
         });
         let mut parts = parts.into_iter();
         let (Some(Built::Records(records, by_id)), Some(Built::Streams(streams))) =
@@ -422,6 +437,7 @@ impl Catalog {
             worldwide_unknown,
         } = streams;
         Catalog {
+            files: files.to_vec(),
             titles,
             by_id,
             records,
@@ -433,6 +449,36 @@ impl Catalog {
             worldwide,
             worldwide_unknown,
         }
+    }
+
+    /// True when two titles have the same id (files checked one by one cannot tell).
+    pub(crate) fn has_duplicate_ids(&self) -> bool {
+        self.titles
+            .windows(2)
+            .any(|pair| pair[0].title.id == pair[1].title.id)
+    }
+
+    /// Every warning, sorted by file and position.
+    pub fn warnings(&self) -> Vec<&Diagnostic> {
+        let mut all: Vec<&Diagnostic> = self
+            .warnings
+            .general
+            .iter()
+            .chain(self.warnings.ended.iter().flat_map(|file| file.iter()))
+            .collect();
+        all.sort();
+        all
+    }
+
+    /// How many warnings there are.
+    pub fn n_warnings(&self) -> usize {
+        self.warnings.general.len()
+            + self
+                .warnings
+                .ended
+                .iter()
+                .map(|file| file.len())
+                .sum::<usize>()
     }
 
     /// Every title, sorted by id.
@@ -566,6 +612,16 @@ impl Catalog {
     }
 }
 
+/// A catalog's warnings. Most say that a license has ended: those are kept by file, and
+/// shared between reloads while neither the file nor the licenses ended in it change.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Warnings {
+    /// Every other warning.
+    pub(crate) general: Vec<Diagnostic>,
+    /// The ended licenses of each file that has any, in path order.
+    pub(crate) ended: Vec<Arc<[Diagnostic]>>,
+}
+
 /// What `Catalog::new` builds in parallel.
 enum Built {
     Records(Vec<Arc<[u64]>>, hashbrown::HashTable<u32>),
@@ -612,6 +668,33 @@ impl<S: Sink + Default> Streams<S> {
 }
 
 impl Streams {
+    /// `previous`'s streams with its titles moved to their new places, and the entries of
+    /// the titles new or changed: every record asked again is a fresh title's.
+    fn moved(previous: &Catalog, moved: &Moved, titles: &[Arc<CompiledTitle>]) -> Streams {
+        let mut fresh = Streams::<Stream>::empty();
+        for &position in &moved.fresh {
+            fresh.add(titles, position..position + 1);
+        }
+        let pairs: Vec<(&Stream, &Stream)> = previous
+            .by_country
+            .iter()
+            .zip(&fresh.by_country)
+            .chain([
+                (&previous.worldwide, &fresh.worldwide),
+                (&previous.worldwide_unknown, &fresh.worldwide_unknown),
+            ])
+            .collect();
+        let mut streams =
+            crate::parallel::map(&pairs, |(old, fresh)| old.moved(&moved.moves, fresh));
+        let worldwide_unknown = streams.pop().expect("two streams after the countries'");
+        let worldwide = streams.pop().expect("one stream after the countries'");
+        Streams {
+            by_country: streams.into_boxed_slice(),
+            worldwide,
+            worldwide_unknown,
+        }
+    }
+
     /// The streams of `titles`, each half of the titles on a core: counted, then written
     /// into streams of exactly their size.
     fn new(titles: &[Arc<CompiledTitle>]) -> Streams {
@@ -674,6 +757,71 @@ impl Streams {
         drop(fills);
         streams
     }
+}
+
+/// A reload's titles against the previous catalog's, when few of them changed.
+struct Moved {
+    /// Sorted by id (taken by the catalog being built).
+    titles: Vec<Arc<CompiledTitle>>,
+    /// By position in the previous catalog: the title's position now, `None` if it is gone.
+    moves: Vec<Option<u32>>,
+    /// The positions of the titles that are new or whose file changed, ascending.
+    fresh: Vec<usize>,
+}
+
+impl Moved {
+    /// `None` when too many titles changed for reusing the previous catalog to pay.
+    fn new(previous: &Catalog, files: &[Arc<CheckedFile>]) -> Option<Moved> {
+        let fresh = titles_not_in(files, &previous.files);
+        let gone: FxHashSet<*const CompiledTitle> = titles_not_in(&previous.files, files)
+            .into_iter()
+            .map(Arc::as_ptr)
+            .collect();
+        if (fresh.len() + gone.len()) * 4 > previous.titles.len() {
+            return None;
+        }
+        let fresh = sorted_by_id(fresh.into_iter().cloned());
+        let mut moved = Moved {
+            titles: Vec::with_capacity(previous.titles.len() - gone.len() + fresh.len()),
+            moves: Vec::with_capacity(previous.titles.len()),
+            fresh: Vec::with_capacity(fresh.len()),
+        };
+        let mut fresh = fresh.into_iter().peekable();
+        for title in &previous.titles {
+            if !gone.is_empty() && gone.contains(&Arc::as_ptr(title)) {
+                moved.moves.push(None);
+                continue;
+            }
+            while let Some(new) = fresh.next_if(|new| new.title.id < title.title.id) {
+                moved.fresh.push(moved.titles.len());
+                moved.titles.push(new);
+            }
+            moved.moves.push(Some(moved.titles.len() as u32));
+            moved.titles.push(Arc::clone(title));
+        }
+        for new in fresh {
+            moved.fresh.push(moved.titles.len());
+            moved.titles.push(new);
+        }
+        Some(moved)
+    }
+}
+
+/// The titles of the files of `a` that are not in `b` as they are.
+fn titles_not_in<'a>(
+    a: &'a [Arc<CheckedFile>],
+    b: &[Arc<CheckedFile>],
+) -> Vec<&'a Arc<CompiledTitle>> {
+    let by_path: FxHashMap<&str, &Arc<CheckedFile>> =
+        b.iter().map(|file| (file.path.as_str(), file)).collect();
+    a.iter()
+        .filter(|file| {
+            !by_path
+                .get(file.path.as_str())
+                .is_some_and(|other| Arc::ptr_eq(file, other))
+        })
+        .flat_map(|file| file.titles.iter())
+        .collect()
 }
 
 /// Titles sorted by id, comparing the first sixteen bytes as one number and the rest only
@@ -794,6 +942,88 @@ pub(crate) fn read_limited(path: &Path, max_bytes: u64) -> Result<String, String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A file of five titles with licenses of every kind: named countries, exclusions,
+    /// regions, worldwide in each territory's local time, blackouts, platforms.
+    fn studio_file(n: usize, variant: usize) -> String {
+        let mut text = String::new();
+        for k in 0..5 {
+            let id = format!("t-{:03}", k * 20 + n);
+            let country = ["US", "GB", "FR", "DE", "JP"][(n + k + variant) % 5];
+            text.push_str(&format!(
+                "[[titles]]\nid = \"{id}\"\nname = \"{id} {variant}\"\n\
+                 [[titles.licenses]]\nterritories = [\"{country}\", \"CA\"]\nexclude = [\"CA-QC\"]\n\
+                 start = 2026-0{}-01T00:00:00Z\n",
+                1 + (k + variant) % 9
+            ));
+            if k % 2 == 0 {
+                text.push_str(
+                    "[[titles.licenses]]\nterritories = [\"@WORLD\"]\nstart = 2026-03-01\n\
+                     timezone = \"territory\"\nplatforms = [\"tv\"]\n",
+                );
+            }
+            if k % 3 == 0 {
+                text.push_str(&format!(
+                    "[[titles.blackouts]]\nterritories = [\"{country}\"]\n\
+                     start = 2026-05-01T00:00:00Z\nend = 2026-05-0{}T00:00:00Z\n",
+                    2 + variant % 7
+                ));
+            }
+        }
+        text
+    }
+
+    fn same_streams(a: &Catalog, b: &Catalog) {
+        let ids = |catalog: &Catalog| catalog.titles().map(|t| t.id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(a), ids(b));
+        for (x, y) in a.by_country.iter().zip(&b.by_country) {
+            assert_eq!((x.words(), x.len()), (y.words(), y.len()));
+        }
+        assert_eq!(a.worldwide.words(), b.worldwide.words());
+        assert_eq!(a.worldwide_unknown.words(), b.worldwide_unknown.words());
+        for position in 0..a.n_titles() as u32 {
+            assert_eq!(a.record(position).words(), b.record(position).words());
+        }
+    }
+
+    #[test]
+    fn a_reload_that_reuses_the_previous_catalog_builds_what_a_fresh_load_builds() {
+        let dir = tempfile::tempdir().unwrap();
+        for n in 0..20 {
+            std::fs::write(dir.path().join(format!("s{n:02}.toml")), studio_file(n, 0)).unwrap();
+        }
+        let options = LoadOptions {
+            now: "2026-06-01T00:00:00Z".parse().unwrap(),
+            geoip_has_regions: None,
+        };
+        let mut state = load::FolderState::default();
+        let mut previous = load::load(dir.path(), 1 << 20, &options, &mut state, None).unwrap();
+        let edits: [&dyn Fn(&Path); 4] = [
+            // Licenses changed, the same ids.
+            &|dir| std::fs::write(dir.join("s03.toml"), studio_file(3, 1)).unwrap(),
+            // Titles added between others, and one gone.
+            &|dir| {
+                let text = studio_file(7, 2).replace("t-007", "t-0075") + &studio_file(120, 3);
+                std::fs::write(dir.join("s07.toml"), text).unwrap()
+            },
+            // A file gone.
+            &|dir| std::fs::remove_file(dir.join("s11.toml")).unwrap(),
+            // A file new.
+            &|dir| std::fs::write(dir.join("s30.toml"), studio_file(130, 4)).unwrap(),
+        ];
+        for edit in edits {
+            edit(dir.path());
+            let reused =
+                load::load(dir.path(), 1 << 20, &options, &mut state, Some(&previous)).unwrap();
+            let fresh = Catalog::load(dir.path(), &options).unwrap();
+            assert!(
+                Moved::new(&previous, &reused.files).is_some(),
+                "the reuse was tried"
+            );
+            same_streams(&reused, &fresh);
+            previous = reused;
+        }
+    }
 
     #[test]
     fn a_file_over_the_size_limit_is_refused_by_name() {

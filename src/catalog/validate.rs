@@ -10,7 +10,7 @@ use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::ops::Range;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use jiff::Timestamp;
 use sha2::{Digest, Sha256};
@@ -21,7 +21,7 @@ use crate::catalog::territory::{GroupError, Groups, Territories, Territory, is_g
 use crate::catalog::time::{self, Bound, End, LocalTimes, Window, Written, Zone};
 use crate::catalog::{
     AnonymizerPolicy, AsWritten, Blackout, Catalog, CatalogError, CompiledTitle, DEFAULT_PLATFORMS,
-    License, LoadOptions, Platforms, Title, WrittenValues,
+    License, LoadOptions, Platforms, Title, Warnings, WrittenValues,
 };
 use crate::diagnostic::{Diagnostic, LineIndex, Severity};
 
@@ -35,7 +35,7 @@ pub fn validate<F: Borrow<ParsedFile> + Sync>(
     let checked = crate::parallel::map(files, |file| {
         Arc::new(check_file(file.borrow(), &context, &times))
     });
-    assemble(&checked, &context, options)
+    assemble(&checked, &context, options, None)
 }
 
 /// What every file's titles are checked against: the platform vocabulary and the groups,
@@ -99,6 +99,9 @@ pub struct CheckedFile {
     ids: Vec<(String, (usize, usize))>,
     /// Each license's latest end, to warn about once it has passed.
     ends: Vec<LicenseEnd>,
+    /// The last warnings about ended licenses, and how many licenses had ended: the same
+    /// count means the same licenses, since a license once ended stays ended.
+    ended: Mutex<Option<(usize, Arc<[Diagnostic]>)>>,
     /// Where the file first names a region.
     first_region: Option<Diagnostic>,
     /// The file's groups and platform vocabulary, when it has any (titles left out), for the
@@ -151,18 +154,77 @@ pub fn check_file(file: &ParsedFile, context: &Context, times: &LocalTimes) -> C
         diagnostics: check.diagnostics,
         ids,
         ends,
+        ended: Mutex::new(None),
         first_region,
         definitions,
     }
 }
 
+impl CheckedFile {
+    /// The warnings about the file's licenses ended by `now`, in file order.
+    fn ended_warnings(&self, now: Timestamp) -> Arc<[Diagnostic]> {
+        let count = self.ends.iter().filter(|end| end.end <= now).count();
+        let mut last = self.ended.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((last_count, warnings)) = &*last
+            && *last_count == count
+        {
+            return Arc::clone(warnings);
+        }
+        let warnings: Arc<[Diagnostic]> = self
+            .ends
+            .iter()
+            .filter(|end| end.end <= now)
+            .map(|end| end.warning(&self.path))
+            .collect();
+        *last = Some((count, Arc::clone(&warnings)));
+        warnings
+    }
+}
+
 /// The checks across files (duplicate title ids, warnings that depend on "now" and on the
-/// database), then the catalog; any error anywhere means no catalog.
+/// database), then the catalog; any error anywhere means no catalog. Titles shared with
+/// `previous` (files unchanged since it was built) keep what it worked out for them.
 pub fn assemble(
     files: &[Arc<CheckedFile>],
     context: &Context,
     options: &LoadOptions,
+    previous: Option<&Catalog>,
 ) -> Result<Catalog, CatalogError> {
+    let mut general = context.diagnostics.clone();
+    let mut ended = Vec::new();
+    for file in files {
+        general.extend(file.diagnostics.iter().cloned());
+        let file_ended = file.ended_warnings(options.now);
+        if !file_ended.is_empty() {
+            ended.push(file_ended);
+        }
+    }
+    if let Some(first) = no_region_warning(files, context, options) {
+        general.push(first.clone());
+    }
+    general.sort();
+    general.dedup();
+    // Without an error in any file, every id belongs to a valid title: duplicates across
+    // files sit next to each other in the catalog's id order, and finding none is cheap.
+    if !general.iter().any(Diagnostic::is_error) {
+        let warnings = Warnings { general, ended };
+        let catalog = Catalog::new(files, context.platforms.clone(), warnings, previous);
+        if !catalog.has_duplicate_ids() {
+            return Ok(catalog);
+        }
+    }
+    Err(CatalogError::Invalid {
+        diagnostics: problems(files, context, options),
+    })
+}
+
+/// Every problem of a catalog that has errors, sorted: each file's, ids defined in two
+/// files, and the warnings.
+fn problems(
+    files: &[Arc<CheckedFile>],
+    context: &Context,
+    options: &LoadOptions,
+) -> Vec<Diagnostic> {
     let mut diagnostics = context.diagnostics.clone();
     let mut first_defined: HashMap<&str, (&str, usize)> = HashMap::new();
     for file in files {
@@ -180,26 +242,30 @@ pub fn assemble(
                 }
             }
         }
-        for end in &file.ends {
-            if end.end <= options.now {
-                diagnostics.push(end.warning(&file.path));
-            }
-        }
+        diagnostics.extend(file.ended_warnings(options.now).iter().cloned());
     }
-    if options.geoip_has_regions == Some(false)
-        && let Some(first) = context
-            .first_region
-            .as_ref()
-            .or_else(|| files.iter().find_map(|file| file.first_region.as_ref()))
-    {
+    if let Some(first) = no_region_warning(files, context, options) {
         diagnostics.push(first.clone());
     }
     diagnostics.sort();
     diagnostics.dedup();
-    if diagnostics.iter().any(Diagnostic::is_error) {
-        return Err(CatalogError::Invalid { diagnostics });
+    diagnostics
+}
+
+/// The warning that region rules never grant, where a region is first named, when the
+/// database has no regions.
+fn no_region_warning<'a>(
+    files: &'a [Arc<CheckedFile>],
+    context: &'a Context,
+    options: &LoadOptions,
+) -> Option<&'a Diagnostic> {
+    if options.geoip_has_regions != Some(false) {
+        return None;
     }
-    Ok(Catalog::new(files, context.platforms.clone(), diagnostics))
+    context
+        .first_region
+        .as_ref()
+        .or_else(|| files.iter().find_map(|file| file.first_region.as_ref()))
 }
 
 /// A license's latest end, where it is written: the warning once it has passed, kept small
@@ -811,7 +877,7 @@ mod tests {
             geoip_has_regions: Some(false),
         };
         match validate(&parsed, &options) {
-            Ok(catalog) => catalog.warnings.iter().map(ToString::to_string).collect(),
+            Ok(catalog) => catalog.warnings().iter().map(ToString::to_string).collect(),
             Err(CatalogError::Invalid { diagnostics }) => {
                 diagnostics.iter().map(ToString::to_string).collect()
             }

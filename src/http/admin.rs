@@ -165,7 +165,7 @@ pub fn status(state: &AppState, snapshot: &Snapshot, now: Timestamp) -> wire::St
             titles: catalog.titles().len(),
             licenses: catalog.n_licenses(),
             loaded_at: snapshot.loaded_at.catalog.to_string(),
-            warnings: catalog.warnings.iter().map(ToString::to_string).collect(),
+            warnings: catalog.warnings().iter().map(ToString::to_string).collect(),
             last_error: last_error(Source::Catalog),
         },
         geoip: wire::GeoipStatus {

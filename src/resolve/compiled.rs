@@ -181,7 +181,48 @@ impl Sink for Fill<'_> {
     }
 }
 
+impl Sink for Stream {
+    fn entry(&mut self, header: u64, rest: &[u64]) {
+        self.words.push(header);
+        self.words.extend_from_slice(rest);
+        self.len += 1;
+    }
+}
+
+/// Where the titles of the catalog a stream was built for are in the next one: `None` for
+/// those gone, by old position.
+pub(crate) type Moves<'a> = &'a [Option<u32>];
+
 impl Stream {
+    /// This stream's entries of the titles still there, moved to their new positions, merged
+    /// with `fresh`'s (the entries of titles new or changed, at their new positions): the
+    /// stream a reload builds without asking any record again.
+    pub(crate) fn moved(&self, moves: Moves<'_>, fresh: &Stream) -> Stream {
+        let mut words = Vec::with_capacity(self.words.len() + fresh.words.len());
+        let mut len = 0;
+        let mut fresh_entries = RawEntries {
+            words: &fresh.words,
+        }
+        .peekable();
+        for entry in (RawEntries { words: &self.words }) {
+            let Some(position) = moves[entry[0] as u32 as usize] else {
+                continue;
+            };
+            while let Some(fresh) = fresh_entries.next_if(|fresh| (fresh[0] as u32) < position) {
+                words.extend_from_slice(fresh);
+                len += 1;
+            }
+            words.push(entry[0] & !u64::from(u32::MAX) | u64::from(position));
+            words.extend_from_slice(&entry[1..]);
+            len += 1;
+        }
+        for fresh in fresh_entries {
+            words.extend_from_slice(fresh);
+            len += 1;
+        }
+        Stream { words, len }
+    }
+
     /// A stream of `count`'s size, to be written through `Fill`s.
     pub(crate) fn sized(count: Count) -> Stream {
         Stream {
@@ -284,6 +325,12 @@ impl Stream {
             words: &self.words,
             records,
         }
+    }
+
+    /// The stream's words, to compare streams built two ways.
+    #[cfg(test)]
+    pub(crate) fn words(&self) -> &[u64] {
+        &self.words
     }
 
     /// How many titles the stream has.
@@ -412,6 +459,30 @@ impl<'a> Iterator for Entries<'a> {
     }
 }
 
+/// The entries of a stream as runs of words, header first.
+struct RawEntries<'a> {
+    words: &'a [u64],
+}
+
+impl<'a> Iterator for RawEntries<'a> {
+    type Item = &'a [u64];
+
+    #[inline]
+    fn next(&mut self) -> Option<&'a [u64]> {
+        let (&header, rest) = self.words.split_first()?;
+        let len = if header & ENTRY_BY_RULES != 0 {
+            1
+        } else if header & ENTRY_ELSEWHERE != 0 {
+            2
+        } else {
+            1 + Timeline { words: rest }.len()
+        };
+        let (entry, later) = self.words.split_at(len);
+        self.words = later;
+        Some(entry)
+    }
+}
+
 /// One title's record.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Record<'a> {
@@ -423,6 +494,12 @@ impl<'a> Record<'a> {
     #[inline]
     pub(crate) fn new(words: &'a [u64]) -> Record<'a> {
         Record { words }
+    }
+
+    /// The record's words, to compare records built two ways.
+    #[cfg(test)]
+    pub(crate) fn words(&self) -> &[u64] {
+        self.words
     }
 
     #[inline]
