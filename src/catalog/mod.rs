@@ -459,25 +459,26 @@ impl Catalog {
     }
 
     /// Every warning, sorted by file and position.
-    pub fn warnings(&self) -> Vec<&Diagnostic> {
-        let mut all: Vec<&Diagnostic> = self
-            .warnings
-            .general
-            .iter()
-            .chain(self.warnings.ended.iter().flat_map(|file| file.iter()))
-            .collect();
+    pub fn warnings(&self) -> Vec<Diagnostic> {
+        let ended_by = self.warnings.ended_by;
+        let mut all: Vec<Diagnostic> = self.warnings.general.clone();
+        all.extend(
+            self.files
+                .iter()
+                .flat_map(|file| file.ended_warnings(ended_by)),
+        );
         all.sort();
         all
     }
 
     /// How many warnings there are.
     pub fn n_warnings(&self) -> usize {
+        let ended_by = self.warnings.ended_by;
         self.warnings.general.len()
             + self
-                .warnings
-                .ended
+                .files
                 .iter()
-                .map(|file| file.len())
+                .map(|file| file.n_ended(ended_by))
                 .sum::<usize>()
     }
 
@@ -612,14 +613,14 @@ impl Catalog {
     }
 }
 
-/// A catalog's warnings. Most say that a license has ended: those are kept by file, and
-/// shared between reloads while neither the file nor the licenses ended in it change.
-#[derive(Debug, Clone, Default)]
+/// A catalog's warnings. Most say that a license has ended (tens of thousands in a large
+/// catalog): those are written out only when asked for, from each file's license ends.
+#[derive(Debug, Clone)]
 pub(crate) struct Warnings {
     /// Every other warning.
     pub(crate) general: Vec<Diagnostic>,
-    /// The ended licenses of each file that has any, in path order.
-    pub(crate) ended: Vec<Arc<[Diagnostic]>>,
+    /// Licenses that ended by then get a warning.
+    pub(crate) ended_by: Timestamp,
 }
 
 /// What `Catalog::new` builds in parallel.

@@ -10,7 +10,7 @@ use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::ops::Range;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use sha2::{Digest, Sha256};
@@ -99,9 +99,6 @@ pub struct CheckedFile {
     ids: Vec<(String, (usize, usize))>,
     /// Each license's latest end, to warn about once it has passed.
     ends: Vec<LicenseEnd>,
-    /// The last warnings about ended licenses, and how many licenses had ended: the same
-    /// count means the same licenses, since a license once ended stays ended.
-    ended: Mutex<Option<(usize, Arc<[Diagnostic]>)>>,
     /// Where the file first names a region.
     first_region: Option<Diagnostic>,
     /// The file's groups and platform vocabulary, when it has any (titles left out), for the
@@ -154,7 +151,6 @@ pub fn check_file(file: &ParsedFile, context: &Context, times: &LocalTimes) -> C
         diagnostics: check.diagnostics,
         ids,
         ends,
-        ended: Mutex::new(None),
         first_region,
         definitions,
     }
@@ -162,22 +158,16 @@ pub fn check_file(file: &ParsedFile, context: &Context, times: &LocalTimes) -> C
 
 impl CheckedFile {
     /// The warnings about the file's licenses ended by `now`, in file order.
-    fn ended_warnings(&self, now: Timestamp) -> Arc<[Diagnostic]> {
-        let count = self.ends.iter().filter(|end| end.end <= now).count();
-        let mut last = self.ended.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((last_count, warnings)) = &*last
-            && *last_count == count
-        {
-            return Arc::clone(warnings);
-        }
-        let warnings: Arc<[Diagnostic]> = self
-            .ends
+    pub(crate) fn ended_warnings(&self, now: Timestamp) -> impl Iterator<Item = Diagnostic> + '_ {
+        self.ends
             .iter()
-            .filter(|end| end.end <= now)
+            .filter(move |end| end.end <= now)
             .map(|end| end.warning(&self.path))
-            .collect();
-        *last = Some((count, Arc::clone(&warnings)));
-        warnings
+    }
+
+    /// How many of the file's licenses have ended by `now`.
+    pub(crate) fn n_ended(&self, now: Timestamp) -> usize {
+        self.ends.iter().filter(|end| end.end <= now).count()
     }
 }
 
@@ -191,13 +181,8 @@ pub fn assemble(
     previous: Option<&Catalog>,
 ) -> Result<Catalog, CatalogError> {
     let mut general = context.diagnostics.clone();
-    let mut ended = Vec::new();
     for file in files {
         general.extend(file.diagnostics.iter().cloned());
-        let file_ended = file.ended_warnings(options.now);
-        if !file_ended.is_empty() {
-            ended.push(file_ended);
-        }
     }
     if let Some(first) = no_region_warning(files, context, options) {
         general.push(first.clone());
@@ -207,7 +192,10 @@ pub fn assemble(
     // Without an error in any file, every id belongs to a valid title: duplicates across
     // files sit next to each other in the catalog's id order, and finding none is cheap.
     if !general.iter().any(Diagnostic::is_error) {
-        let warnings = Warnings { general, ended };
+        let warnings = Warnings {
+            general,
+            ended_by: options.now,
+        };
         let catalog = Catalog::new(files, context.platforms.clone(), warnings, previous);
         if !catalog.has_duplicate_ids() {
             return Ok(catalog);
@@ -242,7 +230,7 @@ fn problems(
                 }
             }
         }
-        diagnostics.extend(file.ended_warnings(options.now).iter().cloned());
+        diagnostics.extend(file.ended_warnings(options.now));
     }
     if let Some(first) = no_region_warning(files, context, options) {
         diagnostics.push(first.clone());

@@ -106,8 +106,8 @@ pub(crate) fn decide<'c>(
 /// listing reads it front to back, so it streams through the cache instead of jumping
 /// between records.
 ///
-/// Each entry is a header word (the title's position, and flags) followed by a copy of the
-/// title's timeline there, or by the timeline's offset in the title's record for titles that
+/// Each entry is a header word (the title's position, flags, and the number of changes of
+/// its timeline) followed by a copy of the title's timeline there (instants and decisions), or by the timeline's offset in the title's record for titles that
 /// name every country (a copy in each of them would cost more than the jump), or by nothing
 /// when the rules must answer.
 #[derive(Debug, Clone, Default)]
@@ -124,6 +124,8 @@ const ENTRY_REGION_MATTERS: u64 = 1 << 33;
 const ENTRY_RESTRICTS_PLATFORMS: u64 = 1 << 34;
 /// The next word is the timeline's offset in the title's record.
 const ENTRY_ELSEWHERE: u64 = 1 << 35;
+/// Where a header keeps its timeline's number of changes (eight bits).
+const ENTRY_CHANGES_SHIFT: u32 = 40;
 
 /// Where a title's entries go. Streams are built twice over: counted first, to size each
 /// one exactly, then written in place; a catalog keeps its streams for as long as it serves.
@@ -309,10 +311,9 @@ fn push<S: Sink>(
             sink.entry(header | ENTRY_ELSEWHERE, &[u64::from(record_offset)]);
         }
         None => {
-            let timeline = Timeline {
-                words: &record.words[offset as usize..],
-            };
-            sink.entry(header, &timeline.words[..timeline.len()]);
+            let timeline = Timeline::in_record(&record.words[offset as usize..]);
+            let changes = (timeline.changes as u64) << ENTRY_CHANGES_SHIFT;
+            sink.entry(header | changes, &timeline.words[..timeline.len()]);
         }
     }
 }
@@ -445,9 +446,9 @@ impl<'a> Iterator for Entries<'a> {
             (None, rest)
         } else if header & ENTRY_ELSEWHERE != 0 {
             let words = &self.records[header as u32 as usize][rest[0] as usize..];
-            (Some(Timeline { words }), &rest[1..])
+            (Some(Timeline::in_record(words)), &rest[1..])
         } else {
-            let timeline = Timeline { words: rest };
+            let timeline = Timeline::in_entry(header, rest);
             (Some(timeline), &rest[timeline.len()..])
         };
         self.words = rest;
@@ -475,7 +476,7 @@ impl<'a> Iterator for RawEntries<'a> {
         } else if header & ENTRY_ELSEWHERE != 0 {
             2
         } else {
-            1 + Timeline { words: rest }.len()
+            1 + Timeline::in_entry(header, rest).len()
         };
         let (entry, later) = self.words.split_at(len);
         self.words = later;
@@ -564,9 +565,7 @@ impl<'a> Record<'a> {
     fn timeline(&self, country: Option<CountryCode>) -> Option<(Timeline<'a>, bool)> {
         let (offset, region_matters) = self.entry(country)?;
         Some((
-            Timeline {
-                words: &self.words[offset as usize..],
-            },
+            Timeline::in_record(&self.words[offset as usize..]),
             region_matters,
         ))
     }
@@ -599,22 +598,42 @@ impl<'a> Record<'a> {
 /// The decisions of one country (or of an unknown location) over time.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Timeline<'a> {
-    /// `words[0]` is the number of changes k; `words[1..=k]` the instants, ascending; then
-    /// k + 1 packed decisions, two to a word.
+    /// k, the number of changes: a record keeps it in the word before the timeline, a
+    /// stream in the entry's header.
+    changes: usize,
+    /// `words[..k]` the instants, ascending; then k + 1 packed decisions, two to a word.
     words: &'a [u64],
 }
 
 impl<'a> Timeline<'a> {
+    /// The timeline whose count of changes is `words[0]`, as in a record.
     #[inline]
-    fn n_changes(&self) -> usize {
-        self.words[0] as usize
+    fn in_record(words: &'a [u64]) -> Timeline<'a> {
+        Timeline {
+            changes: words[0] as usize,
+            words: &words[1..],
+        }
     }
 
-    /// Words the timeline takes.
+    /// The timeline of a stream entry with `header`, `words` following it.
+    #[inline]
+    fn in_entry(header: u64, words: &'a [u64]) -> Timeline<'a> {
+        Timeline {
+            changes: ((header >> ENTRY_CHANGES_SHIFT) & 0xff) as usize,
+            words,
+        }
+    }
+
+    #[inline]
+    fn n_changes(&self) -> usize {
+        self.changes
+    }
+
+    /// Words the instants and decisions take.
     #[inline]
     fn len(&self) -> usize {
         let n = self.n_changes();
-        1 + n + (n + 1).div_ceil(2)
+        n + (n + 1).div_ceil(2)
     }
 
     /// The packed decision in force at `t`.
@@ -623,11 +642,11 @@ impl<'a> Timeline<'a> {
         // Every instant is a whole second, so `t >= change` exactly when its floor is.
         let floor = t.as_second() - i64::from(t.subsec_nanosecond() < 0);
         let n = self.n_changes();
-        let stretch = self.words[1..=n]
+        let stretch = self.words[..n]
             .iter()
             .take_while(|&&change| change as i64 <= floor)
             .count();
-        let decisions = &self.words[1 + n..1 + n + (n + 1).div_ceil(2)];
+        let decisions = &self.words[n..n + (n + 1).div_ceil(2)];
         bytemuck::cast_slice::<u64, u32>(decisions)[stretch]
     }
 
@@ -647,7 +666,7 @@ impl<'a> Timeline<'a> {
     ) -> Decision<'c> {
         let change = |index: u32| {
             let k = index.checked_sub(1)? as usize;
-            Timestamp::from_second(self.words[1 + k] as i64).ok()
+            Timestamp::from_second(self.words[k] as i64).ok()
         };
         Decision {
             reason: Reason::ALL[(packed & 0xf) as usize],
