@@ -170,55 +170,27 @@ impl Reloader {
         let mut seen = Seen::default();
         let startup_error =
             |failed: Source, messages: Vec<String>| StartupError { failed, messages };
-        let geoip_bytes = read_bytes(&config.geoip.database)
-            .map_err(|e| startup_error(Source::Geoip, e.messages()))?;
-        seen.hashes.insert(Source::Geoip, hash(&geoip_bytes));
-        let geoip =
-            GeoipDatabase::from_bytes(&config.geoip.database, geoip_bytes, &config.geoip.options())
-                .map_err(|e| startup_error(Source::Geoip, e.messages()))?;
-        let overrides = match &config.geoip.overrides {
-            None => Overrides::empty(),
-            Some(path) => {
-                let text =
-                    read_text(path).map_err(|e| startup_error(Source::Overrides, e.messages()))?;
-                seen.hashes.insert(Source::Overrides, hash(text.as_bytes()));
-                Overrides::parse(&path.display().to_string(), &text).map_err(|diagnostics| {
-                    startup_error(
-                        Source::Overrides,
-                        diagnostics.iter().map(ToString::to_string).collect(),
-                    )
-                })?
-            }
-        };
-        let anonymizer = match &config.geoip.anonymizer_database {
-            None => None,
-            Some(path) => {
-                let bytes = read_bytes(path)
-                    .map_err(|e| startup_error(Source::Anonymizer, e.messages()))?;
-                seen.hashes.insert(Source::Anonymizer, hash(&bytes));
-                Some(Arc::new(
-                    AnonymizerDatabase::from_bytes(path, bytes)
-                        .map_err(|e| startup_error(Source::Anonymizer, e.messages()))?,
-                ))
-            }
-        };
+        // The location sources are read and indexed on a thread of their own: what the
+        // index build frees goes back with the thread's memory arena to the threads that
+        // check catalog files next, instead of staying resident and unused.
+        let location = std::thread::scope(|scope| {
+            let read = scope.spawn(|| Reloader::read_location(&config, &mut seen.hashes));
+            read.join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
+        .map_err(|(failed, messages)| startup_error(failed, messages))?;
         let catalog = load_catalog(
             &config.catalogs,
             config.limits.catalog_file_bytes,
             &mut seen,
             now,
-            Some(geoip.has_regions),
+            Some(location.sources().geoip.has_regions),
             None,
         )
         .map_err(|error| startup_error(Source::Catalog, error.messages()))?;
         let snapshot = Snapshot {
             catalog: Arc::new(catalog),
-            locator: Locator::new(Sources {
-                geoip: Arc::new(geoip),
-                overrides: Arc::new(overrides),
-                anonymizer,
-                anonymizer_mask: config.geoip.anonymizer_mask(),
-            }),
+            locator: location,
             loaded_at: LoadedAt {
                 catalog: now,
                 geoip: now,
@@ -270,6 +242,48 @@ impl Reloader {
                 _ => true,
             })
             .collect()
+    }
+
+    /// The GeoIP database, overrides and anonymizer database of `config`, indexed, with
+    /// each file's hash in `hashes`; the error names the source that failed.
+    fn read_location(
+        config: &Config,
+        hashes: &mut HashMap<Source, [u8; 32]>,
+    ) -> Result<Locator, (Source, Vec<String>)> {
+        let geoip_bytes =
+            read_bytes(&config.geoip.database).map_err(|e| (Source::Geoip, e.messages()))?;
+        hashes.insert(Source::Geoip, hash(&geoip_bytes));
+        let geoip =
+            GeoipDatabase::from_bytes(&config.geoip.database, geoip_bytes, &config.geoip.options())
+                .map_err(|e| (Source::Geoip, e.messages()))?;
+        let overrides = match &config.geoip.overrides {
+            None => Overrides::empty(),
+            Some(path) => {
+                let text = read_text(path).map_err(|e| (Source::Overrides, e.messages()))?;
+                hashes.insert(Source::Overrides, hash(text.as_bytes()));
+                Overrides::parse(&path.display().to_string(), &text).map_err(|diagnostics| {
+                    let messages = diagnostics.iter().map(ToString::to_string).collect();
+                    (Source::Overrides, messages)
+                })?
+            }
+        };
+        let anonymizer = match &config.geoip.anonymizer_database {
+            None => None,
+            Some(path) => {
+                let bytes = read_bytes(path).map_err(|e| (Source::Anonymizer, e.messages()))?;
+                hashes.insert(Source::Anonymizer, hash(&bytes));
+                Some(Arc::new(
+                    AnonymizerDatabase::from_bytes(path, bytes)
+                        .map_err(|e| (Source::Anonymizer, e.messages()))?,
+                ))
+            }
+        };
+        Ok(Locator::new(Sources {
+            geoip: Arc::new(geoip),
+            overrides: Arc::new(overrides),
+            anonymizer,
+            anonymizer_mask: config.geoip.anonymizer_mask(),
+        }))
     }
 
     /// Re-reads `sources` and publishes a new snapshot if anything changed. Blocking: call it
