@@ -153,7 +153,50 @@ impl Window {
 #[derive(Debug)]
 pub struct Readings {
     civil: DateTime,
-    columns: Box<[(Timestamp, Timestamp)]>,
+    columns: Columns,
+}
+
+/// The readings, by zone column. A catalog keeps one set per local date-time it names,
+/// hundreds of columns each: whole seconds (nearly every date-time) take half the room.
+#[derive(Debug)]
+enum Columns {
+    Seconds(Box<[(i64, i64)]>),
+    Exact(Box<[(Timestamp, Timestamp)]>),
+}
+
+impl Columns {
+    fn new(columns: Vec<(Timestamp, Timestamp)>) -> Columns {
+        let whole = |t: Timestamp| t.subsec_nanosecond() == 0;
+        if columns.iter().all(|&(a, b)| whole(a) && whole(b)) {
+            Columns::Seconds(
+                columns
+                    .iter()
+                    .map(|(a, b)| (a.as_second(), b.as_second()))
+                    .collect(),
+            )
+        } else {
+            Columns::Exact(columns.into_boxed_slice())
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Columns::Seconds(columns) => columns.len(),
+            Columns::Exact(columns) => columns.len(),
+        }
+    }
+
+    #[inline]
+    fn get(&self, column: usize) -> (Timestamp, Timestamp) {
+        match self {
+            Columns::Seconds(columns) => {
+                let (a, b) = columns[column];
+                let at = |second| Timestamp::from_second(second).expect("read from a timestamp");
+                (at(a), at(b))
+            }
+            Columns::Exact(columns) => columns[column],
+        }
+    }
 }
 
 impl Readings {
@@ -177,7 +220,7 @@ impl Readings {
         *columns.last_mut().expect("one column more than zones") = everywhere;
         Readings {
             civil,
-            columns: columns.into_boxed_slice(),
+            columns: Columns::new(columns),
         }
     }
 
@@ -186,7 +229,7 @@ impl Readings {
     pub fn in_country(&self, country: Option<CountryCode>) -> (Timestamp, Timestamp) {
         let last = self.columns.len() - 1;
         let column = country.map_or(last, |country| zones().column(country));
-        self.columns[column.min(last)]
+        self.columns.get(column.min(last))
     }
 
     /// The earliest and latest readings anywhere.

@@ -96,7 +96,7 @@ pub struct CheckedFile {
     /// The file's own problems, parse errors included.
     diagnostics: Vec<Diagnostic>,
     /// Each valid title id with where it is written, for duplicates across files.
-    ids: Vec<(String, (usize, usize))>,
+    ids: Ids,
     /// Each license's latest end, to warn about once it has passed.
     ends: Vec<LicenseEnd>,
     /// Where the file first names a region.
@@ -114,7 +114,7 @@ pub fn check_file(file: &ParsedFile, context: &Context, times: &LocalTimes) -> C
     let mut groups = context.groups.clone();
     let mut seen: HashMap<String, (usize, usize)> = HashMap::new();
     let mut titles = Vec::new();
-    let mut ids = Vec::new();
+    let mut ids = Ids::default();
     let mut ends = Vec::new();
     for raw in &file.titles {
         let valid = check.title(
@@ -130,7 +130,7 @@ pub fn check_file(file: &ParsedFile, context: &Context, times: &LocalTimes) -> C
         if let Some(id) = &raw.id
             && seen.get(id.get_ref()) == Some(&(0, id.span().start))
         {
-            ids.push((id.get_ref().clone(), check.position(0, id.span().start)));
+            ids.push(id.get_ref(), check.position(0, id.span().start));
         }
         if let Some(title) = valid {
             let record = Arc::from(crate::resolve::compiled::compile(&title));
@@ -217,16 +217,16 @@ fn problems(
     let mut first_defined: HashMap<&str, (&str, usize)> = HashMap::new();
     for file in files {
         diagnostics.extend(file.diagnostics.iter().cloned());
-        for (id, (line, column)) in &file.ids {
-            match first_defined.get(id.as_str()) {
+        for (id, (line, column)) in file.ids.iter() {
+            match first_defined.get(id) {
                 Some(&(first_path, first_line)) => diagnostics.push(Diagnostic::placed(
                     &file.path,
-                    (*line, *column),
+                    (line, column),
                     Severity::Error,
                     format!("duplicate title id `{id}`: also defined at {first_path}:{first_line}"),
                 )),
                 None => {
-                    first_defined.insert(id, (&file.path, *line));
+                    first_defined.insert(id, (&file.path, line));
                 }
             }
         }
@@ -238,6 +238,32 @@ fn problems(
     diagnostics.sort();
     diagnostics.dedup();
     diagnostics
+}
+
+/// A file's title ids with their line and column, in one string: a catalog keeps one per
+/// title, and needs them only when something is wrong.
+#[derive(Debug, Default)]
+struct Ids {
+    text: String,
+    /// Where each id ends in `text`, its line and its column.
+    at: Vec<(u32, u32, u32)>,
+}
+
+impl Ids {
+    fn push(&mut self, id: &str, (line, column): (usize, usize)) {
+        self.text.push_str(id);
+        self.at
+            .push((self.text.len() as u32, line as u32, column as u32));
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&str, (usize, usize))> + '_ {
+        let mut start = 0;
+        self.at.iter().map(move |&(end, line, column)| {
+            let id = &self.text[start..end as usize];
+            start = end as usize;
+            (id, (line as usize, column as usize))
+        })
+    }
 }
 
 /// The warning that region rules never grant, where a region is first named, when the
