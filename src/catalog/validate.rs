@@ -117,6 +117,7 @@ pub fn check_file(file: &ParsedFile, context: &Context, times: &LocalTimes) -> C
     let mut ids = Ids::default();
     let mut ends = Vec::new();
     for raw in &file.titles {
+        let first_end = ends.len();
         let valid = check.title(
             0,
             raw,
@@ -131,6 +132,20 @@ pub fn check_file(file: &ParsedFile, context: &Context, times: &LocalTimes) -> C
             && seen.get(id.get_ref()) == Some(&(0, id.span().start))
         {
             ids.push(id.get_ref(), check.position(0, id.span().start));
+        }
+        // A valid title's ended licenses are named through the title; an invalid one's
+        // (the catalog is refused anyway) keep their label.
+        for end in &mut ends[first_end..] {
+            if let LicenseAt::InTitle { title, license } = &mut end.license {
+                match valid {
+                    Some(_) => *title = titles.len() as u32,
+                    None => {
+                        let raw_license = &raw.licenses[*license as usize];
+                        let label = license_label(raw_license, &file.path, *license as usize);
+                        end.license = LicenseAt::Named(label.into());
+                    }
+                }
+            }
         }
         if let Some(title) = valid {
             let record = Arc::from(crate::resolve::compiled::compile(&title));
@@ -162,7 +177,7 @@ impl CheckedFile {
         self.ends
             .iter()
             .filter(move |end| end.end <= now)
-            .map(|end| end.warning(&self.path))
+            .map(|end| end.warning(self))
     }
 
     /// How many of the file's licenses have ended by `now`.
@@ -289,17 +304,41 @@ struct LicenseEnd {
     end: Timestamp,
     line: u32,
     column: u32,
-    label: Box<str>,
+    license: LicenseAt,
+}
+
+/// Which license a `LicenseEnd` is about.
+#[derive(Debug)]
+enum LicenseAt {
+    /// The `license`th of the file's `title`th valid title.
+    InTitle { title: u32, license: u32 },
+    /// A license of a title that is not valid, by its label.
+    Named(Box<str>),
 }
 
 impl LicenseEnd {
-    fn warning(&self, path: &str) -> Diagnostic {
+    fn warning(&self, file: &CheckedFile) -> Diagnostic {
+        let label = match &self.license {
+            LicenseAt::InTitle { title, license } => file.titles[*title as usize].title.licenses
+                [*license as usize]
+                .label
+                .as_str(),
+            LicenseAt::Named(label) => label,
+        };
         Diagnostic::placed(
-            path,
+            &file.path,
             (self.line as usize, self.column as usize),
             Severity::Warning,
-            format!("license `{}` ended at {}", self.label, self.end),
+            format!("license `{label}` ended at {}", self.end),
         )
+    }
+}
+
+/// A license's `id`, or `<file>#<n>` (1-based) when it has none.
+fn license_label(raw: &RawWindowed, file: &str, n: usize) -> String {
+    match &raw.id {
+        Some(id) => id.get_ref().clone(),
+        None => format!("{file}#{}", n + 1),
     }
 }
 
@@ -574,10 +613,7 @@ impl<'f> Check<'f, '_> {
         let file = Arc::clone(&self.paths[file_idx]);
         let mut licenses = Vec::new();
         for (n, raw_license) in raw.licenses.iter().enumerate() {
-            let label = match &raw_license.id {
-                Some(id) => id.get_ref().clone(),
-                None => format!("{file}#{}", n + 1),
-            };
+            let label = license_label(raw_license, &file, n);
             if let Some(license) = self.license(file_idx, raw_license, label, platforms, groups) {
                 // Whether it has ended depends on when the catalog is loaded: the warning is
                 // kept, and given once the end has passed.
@@ -591,7 +627,10 @@ impl<'f> Check<'f, '_> {
                         end,
                         line: line as u32,
                         column: column as u32,
-                        label: license.label.as_str().into(),
+                        license: LicenseAt::InTitle {
+                            title: u32::MAX,
+                            license: n as u32,
+                        },
                     });
                 }
                 licenses.push(license);
