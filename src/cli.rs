@@ -549,7 +549,7 @@ fn territories(
         let code = country.to_string();
         let license = decision_at(catalog, title, &code, at)
             .license
-            .map(|l| l.label.clone());
+            .map(|l| l.label().to_owned());
         for region in crate::iso3166::subdivisions(&code) {
             map.insert(region.to_owned(), license.clone());
         }
@@ -559,7 +559,7 @@ fn territories(
         let code = region.to_string();
         let license = decision_at(catalog, title, &code, at)
             .license
-            .map(|l| l.label.clone());
+            .map(|l| l.label().to_owned());
         map.insert(code, license);
     }
     map

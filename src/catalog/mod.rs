@@ -74,7 +74,7 @@ pub struct AsWritten {
     present: u8,
 }
 
-const FIELDS: usize = 6;
+const FIELDS: usize = 7;
 
 /// The fields of an `AsWritten`, in the order they are kept.
 #[derive(Debug, Clone, Copy)]
@@ -85,6 +85,7 @@ enum Field {
     End,
     Timezone,
     Platforms,
+    Label,
 }
 
 /// The values of a license or blackout as written, to build an `AsWritten` from.
@@ -96,6 +97,8 @@ pub(crate) struct WrittenValues<'a> {
     pub(crate) end: Option<&'a str>,
     pub(crate) timezone: Option<&'a str>,
     pub(crate) platforms: Option<Vec<&'a str>>,
+    /// A license's label (its `id`, or `<file>#<n>`); `None` for a blackout.
+    pub(crate) label: Option<&'a str>,
 }
 
 impl AsWritten {
@@ -110,6 +113,7 @@ impl AsWritten {
             written.end,
             written.timezone,
             platforms.as_deref(),
+            written.label,
         ];
         let mut text = String::new();
         let mut as_written = AsWritten::default();
@@ -162,6 +166,11 @@ impl AsWritten {
     pub fn platforms(&self) -> Option<WrittenList<'_>> {
         self.field(Field::Platforms).map(WrittenList)
     }
+
+    /// A license's label; empty for a blackout.
+    pub fn label(&self) -> &str {
+        self.field(Field::Label).unwrap_or("")
+    }
 }
 
 /// A list of values as written: territories or platforms.
@@ -184,8 +193,6 @@ impl Serialize for WrittenList<'_> {
 /// A right to stream a title somewhere, sometime, on some platforms.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct License {
-    /// Its `id`, or `<file>#<n>` (1-based position within its title) when it has none.
-    pub label: String,
     /// Where it grants.
     pub territories: Territories,
     /// Carve-outs.
@@ -194,11 +201,16 @@ pub struct License {
     pub window: Window,
     /// On which platforms; `None` is every platform.
     pub platforms: Option<Platforms>,
-    /// For display.
+    /// For display, and its label.
     pub written: AsWritten,
 }
 
 impl License {
+    /// Its `id`, or `<file>#<n>` (1-based position within its title) when it has none.
+    pub fn label(&self) -> &str {
+        self.written.label()
+    }
+
     /// `@WORLD` without exclusions: grants wherever the device is, even unknown or anonymized.
     pub fn is_worldwide(&self) -> bool {
         self.territories.world && self.exclude.is_empty()
@@ -264,7 +276,7 @@ impl Title {
                 .licenses
                 .iter()
                 .zip(&other.licenses)
-                .all(|(x, y)| x.label == y.label && x.written == y.written)
+                .all(|(x, y)| x.written == y.written)
             && self.blackouts.len() == other.blackouts.len()
             && self
                 .blackouts

@@ -319,10 +319,9 @@ enum LicenseAt {
 impl LicenseEnd {
     fn warning(&self, file: &CheckedFile) -> Diagnostic {
         let label = match &self.license {
-            LicenseAt::InTitle { title, license } => file.titles[*title as usize].title.licenses
-                [*license as usize]
-                .label
-                .as_str(),
+            LicenseAt::InTitle { title, license } => {
+                file.titles[*title as usize].title.licenses[*license as usize].label()
+            }
             LicenseAt::Named(label) => label,
         };
         Diagnostic::placed(
@@ -700,8 +699,8 @@ impl<'f> Check<'f, '_> {
                 .map(|p| p.get_ref().as_str())
                 .collect()
         });
+        written.label = Some(&label);
         Some(License {
-            label,
             territories,
             exclude,
             window,

@@ -83,7 +83,7 @@ impl<'a> TitleDecision<'a> {
             title,
             available: decision.is_available(),
             reason: decision.reason.as_str(),
-            license: decision.license.map(|license| license.get().label.as_str()),
+            license: decision.license.map(|license| license.get().label()),
             available_until: decision.available_until.map(Instant),
             available_from: decision.available_from.map(Instant),
             portability: decision.portability,
@@ -154,7 +154,7 @@ impl<'a> Listing<'a> {
                 .map(|(title, decision)| ListedTitle {
                     id: &title.id,
                     name: &title.name,
-                    license: decision.license.map(|license| license.get().label.as_str()),
+                    license: decision.license.map(|license| license.get().label()),
                     available_until: decision.available_until.map(Instant),
                 })
                 .collect(),
@@ -292,7 +292,7 @@ impl<'a> TitleDetail<'a> {
                 .licenses
                 .iter()
                 .map(|license| LicenseInfo {
-                    id: &license.label,
+                    id: license.label(),
                     territories: license.written.territories(),
                     exclude: license.written.exclude(),
                     start: license.written.start(),

@@ -346,7 +346,10 @@ mod tests {
         let catalog = catalog(text);
         let title = catalog.title_at(0);
         let decision = crate::resolve::title(&catalog, title, &location, &query);
-        (decision.reason, decision.license.map(|l| l.label.clone()))
+        (
+            decision.reason,
+            decision.license.map(|l| l.label().to_owned()),
+        )
     }
 
     fn check(text: &str, location: Location, expected: Reason) {

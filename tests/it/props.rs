@@ -306,7 +306,7 @@ fn resolver_agrees_with_the_oracle_on_titles_batches_and_listings() {
                         .collect::<String>()
                 );
                 prop_assert_eq!(
-                    got.license.map(|l| l.label.clone()),
+                    got.license.map(|l| l.label().to_owned()),
                     want.license,
                     "{:?}",
                     probe
