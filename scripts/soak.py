@@ -111,7 +111,8 @@ def main():
     non_2xx = int((re.search(r"Non-2xx or 3xx responses: (\d+)", report) or [0, 0])[1])
     socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", report)
     socket_errors = sum(int(x) for x in socket.groups()) if socket else 0
-    p99 = re.search(r"99%\s+(\S+)", report).group(1)
+    # The latency distribution's own line: "99%" also ends the thread statistics' columns.
+    p99 = re.search(r"^\s*99%\s+(\S+)", report, re.MULTILINE).group(1)
     never_good = sorted(set(served) - good)
     summary = {
         "duration_s": DURATION,

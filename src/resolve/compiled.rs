@@ -388,10 +388,10 @@ impl<'a> Iterator for Merged<'a> {
             (Some(_), None) => false,
             (None, Some(_)) => true,
             (Some(worldwide), Some(local)) => {
-                if worldwide.position == local.position {
+                if worldwide.position() == local.position() {
                     self.next_worldwide = self.worldwide.next();
                 }
-                worldwide.position >= local.position
+                worldwide.position() >= local.position()
             }
         };
         if take_local {
@@ -402,16 +402,22 @@ impl<'a> Iterator for Merged<'a> {
     }
 }
 
-/// One title of a stream.
+/// One title of a stream: small, since a listing moves one through the merge per title.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Entry<'a> {
-    /// The title's position in the catalog.
-    pub(crate) position: u32,
     header: u64,
-    timeline: Option<Timeline<'a>>,
+    /// The timeline's instants and decisions (its count is in the header), or, for a
+    /// timeline kept in the title's record, the record from the timeline's count on.
+    words: &'a [u64],
 }
 
 impl<'a> Entry<'a> {
+    /// The title's position in the catalog.
+    #[inline]
+    pub(crate) fn position(&self) -> u32 {
+        self.header as u32
+    }
+
     /// The timeline that answers a question with or without a known region and a platform;
     /// `None` when the rules must answer.
     #[inline]
@@ -420,12 +426,17 @@ impl<'a> Entry<'a> {
         region_known: bool,
         platform_named: bool,
     ) -> Option<Timeline<'a>> {
-        if (region_known && self.header & ENTRY_REGION_MATTERS != 0)
+        if self.header & ENTRY_BY_RULES != 0
+            || (region_known && self.header & ENTRY_REGION_MATTERS != 0)
             || (platform_named && self.header & ENTRY_RESTRICTS_PLATFORMS != 0)
         {
             return None;
         }
-        self.timeline
+        Some(if self.header & ENTRY_ELSEWHERE != 0 {
+            Timeline::in_record(self.words)
+        } else {
+            Timeline::in_entry(self.header, self.words)
+        })
     }
 }
 
@@ -442,21 +453,16 @@ impl<'a> Iterator for Entries<'a> {
     #[inline]
     fn next(&mut self) -> Option<Entry<'a>> {
         let (&header, rest) = self.words.split_first()?;
-        let (timeline, rest) = if header & ENTRY_BY_RULES != 0 {
-            (None, rest)
+        let (words, later) = if header & ENTRY_BY_RULES != 0 {
+            (rest, rest)
         } else if header & ENTRY_ELSEWHERE != 0 {
-            let words = &self.records[header as u32 as usize][rest[0] as usize..];
-            (Some(Timeline::in_record(words)), &rest[1..])
+            let record = &self.records[header as u32 as usize];
+            (&record[rest[0] as usize..], &rest[1..])
         } else {
-            let timeline = Timeline::in_entry(header, rest);
-            (Some(timeline), &rest[timeline.len()..])
+            (rest, &rest[Timeline::in_entry(header, rest).len()..])
         };
-        self.words = rest;
-        Some(Entry {
-            position: header as u32,
-            header,
-            timeline,
-        })
+        self.words = later;
+        Some(Entry { header, words })
     }
 }
 

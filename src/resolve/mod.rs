@@ -214,10 +214,10 @@ pub fn available<'c>(
     let mut titles = Vec::with_capacity(candidates.bound.min(limit.saturating_add(1)));
     let mut next_after = None;
     for entry in candidates {
-        if entry.position < first {
+        if entry.position() < first {
             continue;
         }
-        let found = catalog.title_at(entry.position);
+        let found = catalog.title_at(entry.position());
         let timeline = entry
             .timeline(region.is_some(), query.platform.is_some())
             .filter(|_| {
