@@ -396,6 +396,10 @@ struct Walked {
 /// Walks every network of the database once, calling `value_of` once per distinct record
 /// (records are shared by offset), and builds ranges that answer exactly what
 /// `reader.lookup` answers for every address. Addresses without data get `V::default()`.
+///
+/// The IPv4 and IPv6 trees are walked at the same time, one on each core; each walk numbers
+/// the records it meets, and `value_of` then reads each record once, in the order the IPv4
+/// walk and then the IPv6 walk first met them, so that the result is the same every time.
 fn walk<F>(reader: &Reader<Vec<u8>>, mut value_of: F) -> Result<Walked, MaxMindDbError>
 where
     F: FnMut(&LookupResult<'_, Vec<u8>>) -> Result<u32, MaxMindDbError>,
@@ -407,86 +411,155 @@ where
     let budget = (metadata.node_count as usize + 1)
         .saturating_mul(8)
         .saturating_add(1024);
-    let mut walk = Walk {
-        budget,
-        networks: 0,
-        values: FxHashMap::default(),
+    let is_v6 = metadata.ip_version == 6;
+    let (v4, v6) = std::thread::scope(|scope| {
+        let v6 = scope.spawn(|| match is_v6 {
+            true => walk_v6(reader, budget),
+            false => Ok(Walk::new(budget)),
+        });
+        let v4 = walk_v4(reader, budget);
+        let v6 = v6
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (v4, v6)
+    });
+    let (mut v4, mut v6) = (v4?, v6?);
+    // Each walk's record numbers, as values.
+    let mut values: FxHashMap<usize, u32> = FxHashMap::default();
+    let mut value_of_record = |record: &Record| -> Result<u32, MaxMindDbError> {
+        if let Some(value) = values.get(&record.offset) {
+            return Ok(*value);
+        }
+        let value = value_of(&reader.lookup(record.address)?)?;
+        values.insert(record.offset, value);
+        Ok(value)
     };
-    let everything = WithinOptions::default()
-        .include_aliased_networks()
-        .include_networks_without_data();
+    let v4_values = v4
+        .records
+        .iter()
+        .map(&mut value_of_record)
+        .collect::<Result<Vec<u32>, _>>()?;
+    let v6_values = v6
+        .records
+        .iter()
+        .map(&mut value_of_record)
+        .collect::<Result<Vec<u32>, _>>()?;
+    for block in &mut v4.blocks {
+        block.2 = v4_values[block.2 as usize];
+    }
+    for block in &mut v6.blocks {
+        block.2 = v6_values[block.2 as usize];
+    }
+    let networks = v4.networks + v6.networks;
+    let (v4_ranges, v6_ranges) = std::thread::scope(|scope| {
+        let v6 = scope.spawn(|| Ranges::from_blocks(v6.blocks, 0));
+        let v4 = Ranges::from_blocks(v4.blocks, 0);
+        let v6 = v6
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (v4, v6)
+    });
+    Ok(Walked {
+        ranges: AddressRanges {
+            v4: v4_ranges,
+            v6: v6_ranges,
+            v4_under_v6: is_v6,
+        },
+        networks,
+    })
+}
 
-    let mut v4_blocks = Vec::new();
+/// Every IPv4 network, as blocks numbered by record.
+fn walk_v4(reader: &Reader<Vec<u8>>, budget: usize) -> Result<Walk<u32>, MaxMindDbError> {
+    let mut walk = Walk::new(budget);
     let ipv4_all = ipnetwork::IpNetwork::V4(ipnetwork::Ipv4Network::new(0.into(), 0).expect("/0"));
-    for result in reader.within(ipv4_all, everything)? {
+    for result in reader.within(ipv4_all, everything())? {
         let result = result?;
-        let Some(value) = walk.value(&result, &mut value_of)? else {
+        let network = result.network()?;
+        let Some(record) = walk.record(&result, network.network())? else {
             continue;
         };
-        let (first, last) = match result.network()? {
+        let (first, last) = match network {
             ipnetwork::IpNetwork::V4(net) => (u32::from(net.network()), u32::from(net.broadcast())),
             // An IPv6 tree that ends above `::/96` answers every IPv4 address alike.
             ipnetwork::IpNetwork::V6(_) => (0, u32::MAX),
         };
-        v4_blocks.push((first, last, value));
+        walk.blocks.push((first, last, record));
     }
+    Ok(walk)
+}
 
-    let mut v6_blocks = Vec::new();
-    if metadata.ip_version == 6 {
-        // `::/96` is answered from the IPv4 tree (the reader does the same) and `::ffff:0:0/96`
-        // always reads as IPv4, so neither is walked again here.
-        for part in ipv6_space_outside(&["::/96", "::ffff:0:0/96"]) {
-            let cidr = ipnetwork::IpNetwork::V6(
-                ipnetwork::Ipv6Network::new(part.network(), part.prefix_len())
-                    .expect("prefix lengths come from ipnet"),
-            );
-            let (part_first, part_last) =
-                (u128::from(part.network()), u128::from(part.broadcast()));
-            for result in reader.within(cidr, everything)? {
-                let result = result?;
-                let Some(value) = walk.value(&result, &mut value_of)? else {
-                    continue;
-                };
-                let (first, last) = match result.network()? {
-                    ipnetwork::IpNetwork::V6(net) => {
-                        (u128::from(net.network()), u128::from(net.broadcast()))
-                    }
-                    ipnetwork::IpNetwork::V4(_) => continue,
-                };
-                // A leaf above the part (the tree ended early) answers for the part only.
-                v6_blocks.push((first.max(part_first), last.min(part_last), value));
-            }
+/// Every IPv6 network outside the IPv4 space, as blocks numbered by record.
+fn walk_v6(reader: &Reader<Vec<u8>>, budget: usize) -> Result<Walk<u128>, MaxMindDbError> {
+    let mut walk = Walk::new(budget);
+    // `::/96` is answered from the IPv4 tree (the reader does the same) and `::ffff:0:0/96`
+    // always reads as IPv4, so neither is walked again here.
+    for part in ipv6_space_outside(&["::/96", "::ffff:0:0/96"]) {
+        let cidr = ipnetwork::IpNetwork::V6(
+            ipnetwork::Ipv6Network::new(part.network(), part.prefix_len())
+                .expect("prefix lengths come from ipnet"),
+        );
+        let (part_first, part_last) = (u128::from(part.network()), u128::from(part.broadcast()));
+        for result in reader.within(cidr, everything())? {
+            let result = result?;
+            let network = result.network()?;
+            let Some(record) = walk.record(&result, network.network())? else {
+                continue;
+            };
+            let ipnetwork::IpNetwork::V6(net) = network else {
+                continue;
+            };
+            // A leaf above the part (the tree ended early) answers for the part only.
+            let first = u128::from(net.network()).max(part_first);
+            let last = u128::from(net.broadcast()).min(part_last);
+            walk.blocks.push((first, last, record));
+        }
+    }
+    Ok(walk)
+}
+
+/// Every network, aliases and networks without data included.
+fn everything() -> WithinOptions {
+    WithinOptions::default()
+        .include_aliased_networks()
+        .include_networks_without_data()
+}
+
+/// A record met by a walk: where it is, and an address that finds it.
+struct Record {
+    offset: usize,
+    address: IpAddr,
+}
+
+/// The state of one walk: what is left of the budget, the records met and the blocks, each
+/// with the number of its record.
+struct Walk<K> {
+    budget: usize,
+    networks: usize,
+    /// Record numbers by offset: asked once per network, so the hash is a cheap one.
+    numbers: FxHashMap<usize, u32>,
+    records: Vec<Record>,
+    blocks: Vec<(K, K, u32)>,
+}
+
+impl<K> Walk<K> {
+    fn new(budget: usize) -> Walk<K> {
+        Walk {
+            budget,
+            networks: 0,
+            numbers: FxHashMap::default(),
+            records: Vec::new(),
+            blocks: Vec::new(),
         }
     }
 
-    Ok(Walked {
-        ranges: AddressRanges {
-            v4: Ranges::from_blocks(v4_blocks, 0),
-            v6: Ranges::from_blocks(v6_blocks, 0),
-            v4_under_v6: metadata.ip_version == 6,
-        },
-        networks: walk.networks,
-    })
-}
-
-/// The state of one walk: what is left of the budget and the values decoded so far.
-struct Walk {
-    budget: usize,
-    networks: usize,
-    /// Decoded values by record offset: called once per network, so the hash is a cheap one.
-    values: FxHashMap<usize, u32>,
-}
-
-impl Walk {
-    /// The value of a walked network, or `None` for one without data.
-    fn value<F>(
+    /// The number of a walked network's record (met at `address`), or `None` for a network
+    /// without data.
+    fn record(
         &mut self,
         result: &LookupResult<'_, Vec<u8>>,
-        value_of: &mut F,
-    ) -> Result<Option<u32>, MaxMindDbError>
-    where
-        F: FnMut(&LookupResult<'_, Vec<u8>>) -> Result<u32, MaxMindDbError>,
-    {
+        address: IpAddr,
+    ) -> Result<Option<u32>, MaxMindDbError> {
         self.budget = self.budget.checked_sub(1).ok_or_else(|| {
             MaxMindDbError::invalid_database(
                 "the search tree has far more networks than nodes: it is damaged",
@@ -496,12 +569,12 @@ impl Walk {
             return Ok(None);
         };
         self.networks += 1;
-        if let Some(value) = self.values.get(&offset) {
-            return Ok(Some(*value));
+        let next = self.records.len() as u32;
+        let number = *self.numbers.entry(offset).or_insert(next);
+        if number == next {
+            self.records.push(Record { offset, address });
         }
-        let value = value_of(result)?;
-        self.values.insert(offset, value);
-        Ok(Some(value))
+        Ok(Some(number))
     }
 }
 
