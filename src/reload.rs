@@ -344,9 +344,18 @@ impl Reloader {
             next.locator = Locator::new(location);
         }
         if changed {
-            log_changes(&current, &next);
-            self.snapshot.store(Arc::new(next));
+            let next = Arc::new(next);
+            self.snapshot.store(Arc::clone(&next));
             self.update_gauges();
+            log_changes(&current, &next);
+            // Freeing a large catalog takes a while (every title it alone holds, its streams):
+            // done on a thread of its own, off the reload's path, once no request holds it.
+            let retired = std::thread::Builder::new()
+                .name("geoavail-retire".into())
+                .spawn(move || drop(current));
+            if let Err(error) = retired {
+                tracing::debug!(%error, "freeing the replaced snapshot on this thread");
+            }
         }
         // Status and metrics change only once what they describe is served.
         let mut outcome = ReloadOutcome::default();

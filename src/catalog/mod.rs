@@ -293,6 +293,8 @@ pub struct Catalog {
     files: Vec<Arc<CheckedFile>>,
     /// Sorted by id.
     titles: Vec<Arc<CompiledTitle>>,
+    /// True when two titles have the same id: such a catalog is refused, never served.
+    duplicate_ids: bool,
     /// Positions in `titles`, found by the id's hash and checked against the id each title's
     /// record keeps: the slots are small enough to stay in the cache, and the check reads the
     /// record an answer needs anyway.
@@ -424,9 +426,16 @@ impl Catalog {
         // for every title whose file did not change.
         let mut moved =
             previous.and_then(|previous| Some((previous, Moved::new(previous, files)?)));
-        let titles = match &mut moved {
-            Some((_, moved)) => std::mem::take(&mut moved.titles),
-            None => sorted_by_id(files.iter().flat_map(|file| file.titles.iter().cloned())),
+        let (titles, duplicate_ids) = match &mut moved {
+            Some((_, moved)) => (std::mem::take(&mut moved.titles), moved.duplicates),
+            None => {
+                let titles =
+                    sorted_by_id(files.iter().flat_map(|file| file.titles.iter().cloned()));
+                let duplicates = titles
+                    .windows(2)
+                    .any(|pair| pair[0].title.id == pair[1].title.id);
+                (titles, duplicates)
+            }
         };
         // The record and id tables on one core, the listing streams on both: together they
         // are most of a reload.
@@ -451,6 +460,7 @@ impl Catalog {
         Catalog {
             files: files.to_vec(),
             titles,
+            duplicate_ids,
             by_id,
             records,
             platforms,
@@ -465,9 +475,7 @@ impl Catalog {
 
     /// True when two titles have the same id (files checked one by one cannot tell).
     pub(crate) fn has_duplicate_ids(&self) -> bool {
-        self.titles
-            .windows(2)
-            .any(|pair| pair[0].title.id == pair[1].title.id)
+        self.duplicate_ids
     }
 
     /// Every warning, sorted by file and position.
@@ -504,44 +512,31 @@ impl Catalog {
         self.titles.len()
     }
 
-    /// How many titles were added, removed and changed since `before`, walking both in id
-    /// order; a title whose file did not change is shared and needs no comparing.
+    /// How many titles were added, removed and changed since `before`. Only the titles of
+    /// files that are not shared between the two catalogs are compared: a title in a shared
+    /// file is the same title, and no other title can have its id.
     pub fn changes_since(&self, before: &Catalog) -> Changes {
+        let old = titles_not_in(&before.files, &self.files);
+        let new = titles_not_in(&self.files, &before.files);
+        let old_by_id: FxHashMap<&str, &Title> = old
+            .iter()
+            .map(|compiled| (compiled.title.id.as_str(), &compiled.title))
+            .collect();
         let mut changes = Changes::default();
-        let (mut old, mut new) = (
-            before.titles.iter().peekable(),
-            self.titles.iter().peekable(),
-        );
-        loop {
-            match (old.peek(), new.peek()) {
-                (None, None) => return changes,
-                (Some(_), None) => {
-                    changes.removed += 1;
-                    old.next();
+        let mut kept = 0;
+        for compiled in &new {
+            match old_by_id.get(compiled.title.id.as_str()) {
+                Some(old) => {
+                    kept += 1;
+                    if !old.same_definition(&compiled.title) {
+                        changes.changed += 1;
+                    }
                 }
-                (None, Some(_)) => {
-                    changes.added += 1;
-                    new.next();
-                }
-                (Some(a), Some(b)) => match a.title.id.cmp(&b.title.id) {
-                    std::cmp::Ordering::Less => {
-                        changes.removed += 1;
-                        old.next();
-                    }
-                    std::cmp::Ordering::Greater => {
-                        changes.added += 1;
-                        new.next();
-                    }
-                    std::cmp::Ordering::Equal => {
-                        if !Arc::ptr_eq(a, b) && !a.title.same_definition(&b.title) {
-                            changes.changed += 1;
-                        }
-                        old.next();
-                        new.next();
-                    }
-                },
+                None => changes.added += 1,
             }
         }
+        changes.removed = old.len() - kept;
+        changes
     }
 
     /// The title with `id`.
@@ -780,6 +775,8 @@ struct Moved {
     moves: Vec<Option<u32>>,
     /// The positions of the titles that are new or whose file changed, ascending.
     fresh: Vec<usize>,
+    /// True when a fresh title has the id of another title.
+    duplicates: bool,
 }
 
 impl Moved {
@@ -793,26 +790,48 @@ impl Moved {
         if (fresh.len() + gone.len()) * 4 > previous.titles.len() {
             return None;
         }
+        let is_gone = |title: &Arc<CompiledTitle>| gone.contains(&Arc::as_ptr(title));
         let fresh = sorted_by_id(fresh.into_iter().cloned());
+        // Where each fresh title goes among the previous ones: a binary search each, so that
+        // the titles that stay are never read (their ids are in memory nothing else needs).
+        let at: Vec<usize> = fresh
+            .iter()
+            .map(|new| {
+                previous
+                    .titles
+                    .partition_point(|old| old.title.id < new.title.id)
+            })
+            .collect();
+        // The previous catalog had no duplicate: only a fresh title can be one.
+        let duplicates = fresh
+            .windows(2)
+            .any(|pair| pair[0].title.id == pair[1].title.id)
+            || fresh.iter().zip(&at).any(|(new, &k)| {
+                previous
+                    .titles
+                    .get(k)
+                    .is_some_and(|old| old.title.id == new.title.id && !is_gone(old))
+            });
         let mut moved = Moved {
             titles: Vec::with_capacity(previous.titles.len() - gone.len() + fresh.len()),
             moves: Vec::with_capacity(previous.titles.len()),
             fresh: Vec::with_capacity(fresh.len()),
+            duplicates,
         };
-        let mut fresh = fresh.into_iter().peekable();
-        for title in &previous.titles {
-            if !gone.is_empty() && gone.contains(&Arc::as_ptr(title)) {
-                moved.moves.push(None);
-                continue;
-            }
-            while let Some(new) = fresh.next_if(|new| new.title.id < title.title.id) {
+        let mut fresh = fresh.into_iter().zip(at).peekable();
+        for (k, title) in previous.titles.iter().enumerate() {
+            while let Some((new, _)) = fresh.next_if(|(_, at)| *at == k) {
                 moved.fresh.push(moved.titles.len());
                 moved.titles.push(new);
+            }
+            if !gone.is_empty() && is_gone(title) {
+                moved.moves.push(None);
+                continue;
             }
             moved.moves.push(Some(moved.titles.len() as u32));
             moved.titles.push(Arc::clone(title));
         }
-        for new in fresh {
+        for (new, _) in fresh {
             moved.fresh.push(moved.titles.len());
             moved.titles.push(new);
         }
@@ -999,6 +1018,22 @@ mod tests {
         }
     }
 
+    /// Changes the plain way: every title of both, by id.
+    fn changes_by_id(before: &Catalog, after: &Catalog) -> Changes {
+        let old: std::collections::BTreeMap<&str, &Title> =
+            before.titles().map(|t| (t.id.as_str(), t)).collect();
+        let new: std::collections::BTreeMap<&str, &Title> =
+            after.titles().map(|t| (t.id.as_str(), t)).collect();
+        Changes {
+            added: new.keys().filter(|id| !old.contains_key(*id)).count(),
+            removed: old.keys().filter(|id| !new.contains_key(*id)).count(),
+            changed: new
+                .iter()
+                .filter(|(id, t)| old.get(*id).is_some_and(|o| !o.same_definition(t)))
+                .count(),
+        }
+    }
+
     #[test]
     fn a_reload_that_reuses_the_previous_catalog_builds_what_a_fresh_load_builds() {
         let dir = tempfile::tempdir().unwrap();
@@ -1034,7 +1069,35 @@ mod tests {
                 "the reuse was tried"
             );
             same_streams(&reused, &fresh);
+            assert_eq!(
+                reused.changes_since(&previous),
+                changes_by_id(&previous, &reused)
+            );
+            assert_eq!(
+                fresh.changes_since(&previous),
+                changes_by_id(&previous, &fresh)
+            );
             previous = reused;
+        }
+        // An edit that repeats the id of a title in a file that did not change, and two new
+        // files that share a new id: both refused, with the previous catalog reused.
+        let repeat = |id: &str| format!("[[titles]]\nid = \"{id}\"\nname = \"again\"\n");
+        for (name, text) in [("s40.toml", repeat("t-001")), ("s41.toml", repeat("t-999"))] {
+            std::fs::write(dir.path().join(name), text).unwrap();
+            if name == "s41.toml" {
+                std::fs::write(dir.path().join("s42.toml"), repeat("t-999")).unwrap();
+            }
+            let result = load::load(dir.path(), 1 << 20, &options, &mut state, Some(&previous));
+            let Err(CatalogError::Invalid { diagnostics }) = result else {
+                panic!("a duplicate id was let through");
+            };
+            assert!(
+                diagnostics
+                    .iter()
+                    .any(|d| d.message.starts_with("duplicate title id")),
+                "{diagnostics:?}"
+            );
+            std::fs::remove_file(dir.path().join(name)).unwrap();
         }
     }
 
