@@ -115,7 +115,18 @@ pub fn load(
     loop {
         match attempt(dir, max_file_bytes, options, state, &keep, previous)? {
             Attempt::Done(catalog) => return *catalog,
-            Attempt::Defines(paths) => keep.extend(paths),
+            Attempt::Defines(paths) => {
+                // Each new attempt parses at least one more file ahead, so this ends; a file
+                // asked for twice is one that keeps changing while it is read.
+                if let Some(again) = paths.iter().find(|path| keep.contains(*path)) {
+                    return Err(CatalogError::Read {
+                        path: dir.join(again),
+                        message: "changed while the folder was read; read again on the next change"
+                            .into(),
+                    });
+                }
+                keep.extend(paths);
+            }
         }
     }
 }
@@ -179,9 +190,19 @@ fn attempt(
         let (relative, path) = &listing[n];
         match &found[n].0 {
             Found::Parsed(parsed) => Ok(Some(check(parsed))),
-            _ => {
-                let parsed = parse_file(relative, &read(path, max_file_bytes)?);
-                if parsed.defines_anything() {
+            found => {
+                let text = read(path, max_file_bytes)?;
+                let parsed = parse_file(relative, &text);
+                // Definitions the context was built without: start over with them. An
+                // unchanged file's own are in the context already.
+                let accounted = match found {
+                    Found::Same(known) => {
+                        known.definitions.is_some()
+                            && known.hash == <[u8; 32]>::from(Sha256::digest(text.as_bytes()))
+                    }
+                    _ => false,
+                };
+                if parsed.defines_anything() && !accounted {
                     return Ok(None);
                 }
                 Ok(Some(check(&parsed)))
@@ -324,6 +345,28 @@ mod tests {
         assert!(!may_define(
             &std::fs::read_to_string(dir.path().join("groups.toml")).unwrap()
         ));
+    }
+
+    #[test]
+    fn new_platforms_recheck_every_file_including_the_one_defining_groups() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("groups.toml"),
+            "[groups]\nNORDICS = [\"SE\"]\n",
+        )
+        .unwrap();
+        let platforms = dir.path().join("platforms.toml");
+        std::fs::write(&platforms, "platforms = [\"tv\", \"web\"]\n").unwrap();
+        let titles = format!("{TITLE}territories = [\"@NORDICS\"]\nplatforms = [\"tv\"]\n");
+        std::fs::write(dir.path().join("titles.toml"), titles).unwrap();
+        let mut state = FolderState::default();
+        let first = load(dir.path(), 1 << 20, &options(), &mut state, None).unwrap();
+        // The vocabulary changes: every file is checked again, the groups file among them,
+        // whose groups are in the context already.
+        std::fs::write(&platforms, "platforms = [\"tv\", \"web\", \"car\"]\n").unwrap();
+        let second = load(dir.path(), 1 << 20, &options(), &mut state, Some(&first)).unwrap();
+        assert_eq!(second.platform_names(), ["tv", "web", "car"]);
+        assert!(second.title("a").is_some());
     }
 
     #[test]
