@@ -29,7 +29,7 @@ pub struct FolderState {
     /// Each file as last checked, by relative path.
     files: HashMap<String, Known>,
     /// The groups and platforms those files were checked under.
-    context_key: Option<u64>,
+    context_key: Option<[u8; 32]>,
     /// Local date-times already read in every zone.
     times: LocalTimes,
 }
@@ -133,7 +133,8 @@ pub fn load(
 
 enum Attempt {
     Done(Box<Result<Catalog, CatalogError>>),
-    /// These files define groups or platforms although the quick look said they do not.
+    /// These files define groups or platforms although the quick look said they do not, or
+    /// changed while the folder was read.
     Defines(Vec<String>),
 }
 
@@ -193,16 +194,16 @@ fn attempt(
             found => {
                 let text = read(path, max_file_bytes)?;
                 let parsed = parse_file(relative, &text);
-                // Definitions the context was built without: start over with them. An
-                // unchanged file's own are in the context already.
-                let accounted = match found {
+                // The context holds an unchanged file's definitions as they were, and none of
+                // a changed file's: a file edited since the first pass, or a changed one that
+                // defines something after all, means starting over with it parsed ahead.
+                let stale = match found {
                     Found::Same(known) => {
-                        known.definitions.is_some()
-                            && known.hash == <[u8; 32]>::from(Sha256::digest(text.as_bytes()))
+                        known.hash != <[u8; 32]>::from(Sha256::digest(text.as_bytes()))
                     }
-                    _ => false,
+                    _ => parsed.defines_anything(),
                 };
-                if parsed.defines_anything() && !accounted {
+                if stale {
                     return Ok(None);
                 }
                 Ok(Some(check(&parsed)))
@@ -300,14 +301,22 @@ pub(crate) fn list(dir: &Path) -> Result<Vec<(String, PathBuf)>, CatalogError> {
         if !entry.file_type().is_file() || !is_toml {
             continue;
         }
-        let relative = entry
+        // A name that is not UTF-8 could not be told apart from another in messages, or in
+        // what a reload remembers of each file.
+        let Some(relative) = entry
             .path()
             .strip_prefix(dir)
             .unwrap_or(entry.path())
             .components()
-            .map(|part| part.as_os_str().to_string_lossy())
-            .collect::<Vec<_>>()
-            .join("/");
+            .map(|part| part.as_os_str().to_str())
+            .collect::<Option<Vec<_>>>()
+        else {
+            return Err(read_error(
+                entry.path(),
+                "has a name that is not UTF-8".into(),
+            ));
+        };
+        let relative = relative.join("/");
         files.push((relative, entry.into_path()));
     }
     files.sort_by(|a, b| a.0.cmp(&b.0));
@@ -345,6 +354,47 @@ mod tests {
         assert!(!may_define(
             &std::fs::read_to_string(dir.path().join("groups.toml")).unwrap()
         ));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_file_name_that_is_not_utf8_is_an_error_naming_it() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let name = std::ffi::OsStr::from_bytes(b"caf\xe9.toml");
+        std::fs::write(dir.path().join(name), TITLE).unwrap();
+        let error = load(
+            dir.path(),
+            1 << 20,
+            &options(),
+            &mut FolderState::default(),
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.ends_with("has a name that is not UTF-8"), "{error}");
+    }
+
+    #[test]
+    fn regrouping_the_same_names_is_a_new_context() {
+        let dir = tempfile::tempdir().unwrap();
+        let groups = dir.path().join("groups.toml");
+        std::fs::write(&groups, "[groups]\nA = [\"SE\", \"NO\", \"DK\"]\n").unwrap();
+        let titles = format!("{TITLE}territories = [\"@A\"]\n");
+        std::fs::write(dir.path().join("titles.toml"), titles).unwrap();
+        let mut state = FolderState::default();
+        let first = load(dir.path(), 1 << 20, &options(), &mut state, None).unwrap();
+        // The same names and codes in the same order, grouped otherwise: @A is Sweden alone.
+        std::fs::write(&groups, "[groups]\nA = [\"SE\"]\nNO = [\"DK\"]\n").unwrap();
+        let reloaded = load(dir.path(), 1 << 20, &options(), &mut state, Some(&first)).unwrap();
+        let fresh = Catalog::load(dir.path(), &options()).unwrap();
+        let territories = |catalog: &Catalog| {
+            catalog.title("a").unwrap().title().licenses[0]
+                .territories
+                .clone()
+        };
+        assert_eq!(territories(&reloaded), territories(&fresh));
+        assert_ne!(territories(&reloaded), territories(&first));
     }
 
     #[test]

@@ -8,7 +8,6 @@
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -46,7 +45,7 @@ pub struct Context {
     groups: Groups,
     /// Changes exactly when the vocabulary or a group definition does: a file checked under
     /// one key is checked the same under it again.
-    pub key: u64,
+    pub key: [u8; 32],
     /// Problems in the definitions themselves.
     diagnostics: Vec<Diagnostic>,
     /// Where a group first names a region.
@@ -60,13 +59,23 @@ pub fn context<F: Borrow<ParsedFile>>(files: &[F]) -> Context {
     let mut check = Check::new(&files, &times);
     let platforms = check.platforms();
     let groups = check.groups();
-    let mut hasher = rustc_hash::FxHasher::default();
-    platforms.hash(&mut hasher);
+    // Every value with its length and every list with its count, so that two different
+    // sets of definitions can never be taken for one another.
+    let mut hasher = Sha256::new();
+    let mut text = |value: &str| {
+        hasher.update((value.len() as u64).to_le_bytes());
+        hasher.update(value.as_bytes());
+    };
+    text(&platforms.len().to_string());
+    for platform in &platforms {
+        text(platform);
+    }
     for file in &files {
         for group in &file.groups {
-            group.name.get_ref().hash(&mut hasher);
+            text(group.name.get_ref());
+            text(&group.members.get_ref().len().to_string());
             for member in group.members.get_ref() {
-                member.get_ref().hash(&mut hasher);
+                text(member.get_ref());
             }
         }
     }
@@ -77,7 +86,7 @@ pub fn context<F: Borrow<ParsedFile>>(files: &[F]) -> Context {
     Context {
         platforms,
         groups,
-        key: hasher.finish(),
+        key: hasher.finalize().into(),
         diagnostics: check.diagnostics,
         first_region,
     }
