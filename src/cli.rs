@@ -261,7 +261,7 @@ fn check(config: &Config, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
                 dir.display(),
                 catalog.titles().len(),
                 catalog.n_licenses(),
-                catalog.n_files,
+                catalog.n_files(),
                 catalog.version(),
                 catalog.n_warnings()
             );

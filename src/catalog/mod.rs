@@ -304,8 +304,6 @@ pub struct Catalog {
     records: Vec<Arc<[u64]>>,
     platforms: Vec<String>,
     version: String,
-    /// Files read.
-    pub n_files: usize,
     /// Warnings found while validating (errors mean there is no catalog).
     warnings: Warnings,
     /// By country slot: the titles whose licenses, exclusions or blackouts name the country
@@ -465,7 +463,6 @@ impl Catalog {
             records,
             platforms,
             version: version(files),
-            n_files: files.len(),
             warnings,
             by_country,
             worldwide,
@@ -476,6 +473,11 @@ impl Catalog {
     /// True when two titles have the same id (files checked one by one cannot tell).
     pub(crate) fn has_duplicate_ids(&self) -> bool {
         self.duplicate_ids
+    }
+
+    /// How many files the catalog was read from.
+    pub fn n_files(&self) -> usize {
+        self.files.len()
     }
 
     /// Every warning, sorted by file and position.
@@ -940,19 +942,6 @@ pub fn is_ignored(name: &str) -> bool {
         || (name.starts_with('#') && name.ends_with('#'))
 }
 
-/// Every `*.toml` file under `dir` as (relative path with `/`, text), in sorted path order.
-/// A file larger than `max_file_bytes` is an error naming it (and the limit).
-pub fn read_dir(dir: &Path, max_file_bytes: u64) -> Result<Vec<(String, String)>, CatalogError> {
-    load::list(dir)?
-        .into_iter()
-        .map(|(relative, path)| {
-            let text = read_limited(&path, max_file_bytes)
-                .map_err(|message| CatalogError::Read { path, message })?;
-            Ok((relative, text))
-        })
-        .collect()
-}
-
 /// The file's text, refusing one larger than `max_bytes` (counted while reading, so a file
 /// that grows after a size check cannot slip through).
 pub(crate) fn read_limited(path: &Path, max_bytes: u64) -> Result<String, String> {
@@ -1101,16 +1090,25 @@ mod tests {
         }
     }
 
+    fn options() -> LoadOptions {
+        LoadOptions {
+            now: "2026-06-01T00:00:00Z".parse().unwrap(),
+            geoip_has_regions: None,
+        }
+    }
+
     #[test]
     fn a_file_over_the_size_limit_is_refused_by_name() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("big.toml"), "# ".repeat(600)).unwrap();
-        let error = read_dir(dir.path(), 1000).unwrap_err().to_string();
+        let error = Catalog::load_with_limit(dir.path(), 1000, &options())
+            .unwrap_err()
+            .to_string();
         assert!(
             error.ends_with("big.toml: is larger than 1000 bytes (limits.catalog_file_bytes)"),
             "{error}"
         );
-        assert!(read_dir(dir.path(), 1200).is_ok());
+        assert!(Catalog::load_with_limit(dir.path(), 1200, &options()).is_ok());
     }
 
     #[test]
@@ -1144,18 +1142,17 @@ mod tests {
         ] {
             std::fs::write(root.join(file), "").unwrap();
         }
-        let paths: Vec<String> = read_dir(root, DEFAULT_MAX_FILE_BYTES)
+        let paths: Vec<String> = load::list(root)
             .unwrap()
             .into_iter()
-            .map(|f| f.0)
+            .map(|(relative, _)| relative)
             .collect();
         assert_eq!(paths, ["a.toml", "a/z.toml", "b.toml"]);
     }
 
     #[test]
     fn a_missing_folder_is_named() {
-        let error =
-            read_dir(Path::new("/nonexistent/catalogs"), DEFAULT_MAX_FILE_BYTES).unwrap_err();
+        let error = load::list(Path::new("/nonexistent/catalogs")).unwrap_err();
         assert!(
             error.to_string().starts_with("/nonexistent/catalogs: "),
             "{error}"

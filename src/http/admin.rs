@@ -161,7 +161,7 @@ pub fn status(state: &AppState, snapshot: &Snapshot, now: Timestamp) -> wire::St
         catalog: wire::CatalogStatus {
             path: config.catalogs.display().to_string(),
             version: catalog.version().to_owned(),
-            files: catalog.n_files,
+            files: catalog.n_files(),
             titles: catalog.titles().len(),
             licenses: catalog.n_licenses(),
             loaded_at: snapshot.loaded_at.catalog.to_string(),

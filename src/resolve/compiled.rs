@@ -811,30 +811,20 @@ impl Timelines {
     /// only their window ends (read in the country's zones) tell such countries apart.
     fn for_unnamed_country(&mut self, title: &Title, country: CountryCode) -> Option<u16> {
         let at = Some(country);
-        let mut instants = Vec::new();
-        for license in title
+        let licenses = title
             .licenses
             .iter()
             .filter(|license| license.territories.world)
-        {
-            instants.push(Window::instant(
-                &license.window.start,
-                End::LicenseStart,
-                at,
-            ));
-            instants.push(Window::instant(&license.window.end, End::LicenseEnd, at));
-        }
-        for blackout in title
+            .map(|license| (&license.window, End::LicenseStart, End::LicenseEnd));
+        let blackouts = title
             .blackouts
             .iter()
             .filter(|blackout| blackout.territories.world)
-        {
-            instants.push(Window::instant(
-                &blackout.window.start,
-                End::BlackoutStart,
-                at,
-            ));
-            instants.push(Window::instant(&blackout.window.end, End::BlackoutEnd, at));
+            .map(|blackout| (&blackout.window, End::BlackoutStart, End::BlackoutEnd));
+        let mut instants = Vec::new();
+        for (window, start, end) in licenses.chain(blackouts) {
+            instants.push(Window::instant(&window.start, start, at));
+            instants.push(Window::instant(&window.end, end, at));
         }
         if let Some(&offset) = self.by_instants.get(&instants) {
             return Some(offset);
