@@ -16,8 +16,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use sha2::{Digest, Sha256};
-
 use crate::catalog::parse::{ParsedFile, parse_file};
 use crate::catalog::time::LocalTimes;
 use crate::catalog::validate::{self, CheckedFile};
@@ -115,7 +113,7 @@ pub fn load(
     loop {
         match attempt(dir, max_file_bytes, options, state, &keep, previous)? {
             Attempt::Done(catalog) => return *catalog,
-            Attempt::Defines(paths) => {
+            Attempt::Again(paths) => {
                 // Each new attempt parses at least one more file ahead, so this ends; a file
                 // asked for twice is one that keeps changing while it is read.
                 if let Some(again) = paths.iter().find(|path| keep.contains(*path)) {
@@ -133,9 +131,9 @@ pub fn load(
 
 enum Attempt {
     Done(Box<Result<Catalog, CatalogError>>),
-    /// These files define groups or platforms although the quick look said they do not, or
-    /// changed while the folder was read.
-    Defines(Vec<String>),
+    /// Read again, parsing these files ahead: they define groups or platforms although the
+    /// quick look said they do not, or they changed while the folder was read.
+    Again(Vec<String>),
 }
 
 fn attempt(
@@ -159,7 +157,7 @@ fn attempt(
         }
         let text = read(path, max_file_bytes)?;
         if let Some(known) = known
-            && known.checked.hash == <[u8; 32]>::from(Sha256::digest(text.as_bytes()))
+            && known.checked.hash == validate::text_hash(&text)
         {
             return Ok((Found::Same(Arc::clone(&known.checked)), stamp));
         }
@@ -198,9 +196,7 @@ fn attempt(
                 // a changed file's: a file edited since the first pass, or a changed one that
                 // defines something after all, means starting over with it parsed ahead.
                 let stale = match found {
-                    Found::Same(known) => {
-                        known.hash != <[u8; 32]>::from(Sha256::digest(text.as_bytes()))
-                    }
+                    Found::Same(known) => known.hash != validate::text_hash(&text),
                     _ => parsed.defines_anything(),
                 };
                 if stale {
@@ -217,15 +213,15 @@ fn attempt(
             _ => None,
         })
         .collect();
-    let mut defines = Vec::new();
+    let mut again = Vec::new();
     for (n, file) in to_check.into_iter().zip(fresh) {
         match file? {
             Some(file) => checked[n] = Some(file),
-            None => defines.push(listing[n].0.clone()),
+            None => again.push(listing[n].0.clone()),
         }
     }
-    if !defines.is_empty() {
-        return Ok(Attempt::Defines(defines));
+    if !again.is_empty() {
+        return Ok(Attempt::Again(again));
     }
     let checked: Vec<Arc<CheckedFile>> = checked
         .into_iter()

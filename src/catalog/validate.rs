@@ -170,7 +170,7 @@ pub fn check_file(file: &ParsedFile, context: &Context, times: &LocalTimes) -> C
         .then(|| Arc::new(file.definitions()));
     CheckedFile {
         path: file.path.clone(),
-        hash: Sha256::digest(file.text.as_bytes()).into(),
+        hash: text_hash(&file.text),
         titles,
         diagnostics: check.diagnostics,
         ids,
@@ -178,6 +178,11 @@ pub fn check_file(file: &ParsedFile, context: &Context, times: &LocalTimes) -> C
         first_region,
         definitions,
     }
+}
+
+/// The SHA-256 of a file's text, by which a reload recognises it.
+pub(crate) fn text_hash(text: &str) -> [u8; 32] {
+    Sha256::digest(text.as_bytes()).into()
 }
 
 impl CheckedFile {
