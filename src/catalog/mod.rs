@@ -564,6 +564,12 @@ impl Catalog {
         }
     }
 
+    /// Every title's compiled record, by position.
+    #[inline]
+    pub(crate) fn records(&self) -> &[Arc<[u64]>] {
+        &self.records
+    }
+
     /// The compiled record of the title at `position`.
     #[inline]
     pub(crate) fn record(&self, position: u32) -> Record<'_> {
@@ -612,12 +618,8 @@ impl Catalog {
     /// unknown location) gives the worldwide titles alone.
     pub(crate) fn candidates(&self, country: Option<CountryCode>) -> Merged<'_> {
         match country {
-            None => Merged::new(&self.worldwide_unknown, None, &self.records),
-            Some(country) => Merged::new(
-                &self.worldwide,
-                Some(&self.by_country[country.slot()]),
-                &self.records,
-            ),
+            None => Merged::new(&self.worldwide_unknown, None),
+            Some(country) => Merged::new(&self.worldwide, Some(&self.by_country[country.slot()])),
         }
     }
 }

@@ -126,12 +126,25 @@ const ENTRY_RESTRICTS_PLATFORMS: u64 = 1 << 34;
 const ENTRY_ELSEWHERE: u64 = 1 << 35;
 /// Where a header keeps its timeline's number of changes (eight bits).
 const ENTRY_CHANGES_SHIFT: u32 = 40;
+/// Where a header keeps the number of words that follow it (sixteen bits), so that a walk
+/// through a stream steps from entry to entry without asking what kind each one is.
+const ENTRY_LEN_SHIFT: u32 = 48;
 
 /// Where a title's entries go. Streams are built twice over: counted first, to size each
 /// one exactly, then written in place; a catalog keeps its streams for as long as it serves.
 pub(crate) trait Sink {
     /// Adds an entry: its header word, then the rest of it.
     fn entry(&mut self, header: u64, rest: &[u64]);
+}
+
+/// `header` with the length of the words after it.
+#[inline]
+fn with_len(header: u64, rest: &[u64]) -> u64 {
+    debug_assert!(
+        rest.len() < 1 << 16,
+        "a timeline is at most a few hundred words"
+    );
+    header | (rest.len() as u64) << ENTRY_LEN_SHIFT
 }
 
 /// The size of a stream to be.
@@ -177,7 +190,7 @@ impl Sink for Fill<'_> {
     #[inline]
     fn entry(&mut self, header: u64, rest: &[u64]) {
         let (entry, later) = std::mem::take(&mut self.words).split_at_mut(1 + rest.len());
-        entry[0] = header;
+        entry[0] = with_len(header, rest);
         entry[1..].copy_from_slice(rest);
         self.words = later;
     }
@@ -185,7 +198,7 @@ impl Sink for Fill<'_> {
 
 impl Sink for Stream {
     fn entry(&mut self, header: u64, rest: &[u64]) {
-        self.words.push(header);
+        self.words.push(with_len(header, rest));
         self.words.extend_from_slice(rest);
         self.len += 1;
     }
@@ -319,13 +332,9 @@ fn push<S: Sink>(
 }
 
 impl Stream {
-    /// The entries, in title order; `records` are the records the stream was built from, by
-    /// title position.
-    pub(crate) fn entries<'a>(&'a self, records: &'a [Arc<[u64]>]) -> Entries<'a> {
-        Entries {
-            words: &self.words,
-            records,
-        }
+    /// The entries, in title order.
+    pub(crate) fn entries(&self) -> Entries<'_> {
+        Entries { words: &self.words }
     }
 
     /// The stream's words, to compare streams built two ways.
@@ -353,20 +362,12 @@ pub(crate) struct Merged<'a> {
 }
 
 impl<'a> Merged<'a> {
-    /// `local` may be empty (an unknown location: the worldwide titles alone); `records` are
-    /// the records the streams were built from.
-    pub(crate) fn new(
-        worldwide: &'a Stream,
-        local: Option<&'a Stream>,
-        records: &'a [Arc<[u64]>],
-    ) -> Merged<'a> {
-        let mut worldwide_entries = worldwide.entries(records);
-        let mut local_entries = Entries {
-            words: &[],
-            records,
-        };
+    /// `local` may be empty (an unknown location: the worldwide titles alone).
+    pub(crate) fn new(worldwide: &'a Stream, local: Option<&'a Stream>) -> Merged<'a> {
+        let mut worldwide_entries = worldwide.entries();
+        let mut local_entries = Entries { words: &[] };
         if let Some(local) = local {
-            local_entries = local.entries(records);
+            local_entries = local.entries();
         }
         Merged {
             next_worldwide: worldwide_entries.next(),
@@ -407,7 +408,7 @@ impl<'a> Iterator for Merged<'a> {
 pub(crate) struct Entry<'a> {
     header: u64,
     /// The timeline's instants and decisions (its count is in the header), or, for a
-    /// timeline kept in the title's record, the record from the timeline's count on.
+    /// timeline kept in the title's record, its offset there.
     words: &'a [u64],
 }
 
@@ -419,10 +420,12 @@ impl<'a> Entry<'a> {
     }
 
     /// The timeline that answers a question with or without a known region and a platform;
-    /// `None` when the rules must answer.
+    /// `None` when the rules must answer. `records` are the records the stream was built
+    /// from, by title position: a title that names every country keeps its timelines there.
     #[inline]
     pub(crate) fn timeline(
         &self,
+        records: &'a [Arc<[u64]>],
         region_known: bool,
         platform_named: bool,
     ) -> Option<Timeline<'a>> {
@@ -433,7 +436,8 @@ impl<'a> Entry<'a> {
             return None;
         }
         Some(if self.header & ENTRY_ELSEWHERE != 0 {
-            Timeline::in_record(self.words)
+            let record = &records[self.position() as usize];
+            Timeline::in_record(&record[self.words[0] as usize..])
         } else {
             Timeline::in_entry(self.header, self.words)
         })
@@ -444,7 +448,6 @@ impl<'a> Entry<'a> {
 #[derive(Debug, Clone)]
 pub(crate) struct Entries<'a> {
     words: &'a [u64],
-    records: &'a [Arc<[u64]>],
 }
 
 impl<'a> Iterator for Entries<'a> {
@@ -453,14 +456,7 @@ impl<'a> Iterator for Entries<'a> {
     #[inline]
     fn next(&mut self) -> Option<Entry<'a>> {
         let (&header, rest) = self.words.split_first()?;
-        let (words, later) = if header & ENTRY_BY_RULES != 0 {
-            (rest, rest)
-        } else if header & ENTRY_ELSEWHERE != 0 {
-            let record = &self.records[header as u32 as usize];
-            (&record[rest[0] as usize..], &rest[1..])
-        } else {
-            (rest, &rest[Timeline::in_entry(header, rest).len()..])
-        };
+        let (words, later) = rest.split_at((header >> ENTRY_LEN_SHIFT) as usize);
         self.words = later;
         Some(Entry { header, words })
     }
@@ -476,15 +472,10 @@ impl<'a> Iterator for RawEntries<'a> {
 
     #[inline]
     fn next(&mut self) -> Option<&'a [u64]> {
-        let (&header, rest) = self.words.split_first()?;
-        let len = if header & ENTRY_BY_RULES != 0 {
-            1
-        } else if header & ENTRY_ELSEWHERE != 0 {
-            2
-        } else {
-            1 + Timeline::in_entry(header, rest).len()
-        };
-        let (entry, later) = self.words.split_at(len);
+        let &header = self.words.first()?;
+        let (entry, later) = self
+            .words
+            .split_at(1 + (header >> ENTRY_LEN_SHIFT) as usize);
         self.words = later;
         Some(entry)
     }
@@ -648,10 +639,12 @@ impl<'a> Timeline<'a> {
         // Every instant is a whole second, so `t >= change` exactly when its floor is.
         let floor = t.as_second() - i64::from(t.subsec_nanosecond() < 0);
         let n = self.n_changes();
-        let stretch = self.words[..n]
+        // Instants ascend, so the stretch is the number of them already passed: counted
+        // without stopping early, which costs no mispredicted branch.
+        let stretch: usize = self.words[..n]
             .iter()
-            .take_while(|&&change| change as i64 <= floor)
-            .count();
+            .map(|&change| usize::from(change as i64 <= floor))
+            .sum();
         let decisions = &self.words[n..n + (n + 1).div_ceil(2)];
         bytemuck::cast_slice::<u64, u32>(decisions)[stretch]
     }

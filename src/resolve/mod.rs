@@ -210,6 +210,7 @@ pub fn available<'c>(
     let first = after.map_or(0, |after| catalog.position_after(after));
     // An anonymizer the title turns away is a question the compiled answers do not cover.
     let anonymizer = location.anonymizer;
+    let records = catalog.records();
     let candidates = catalog.candidates(country);
     let mut titles = Vec::with_capacity(candidates.bound.min(limit.saturating_add(1)));
     let mut next_after = None;
@@ -219,7 +220,7 @@ pub fn available<'c>(
         }
         let found = catalog.title_at(entry.position());
         let timeline = entry
-            .timeline(region.is_some(), query.platform.is_some())
+            .timeline(records, region.is_some(), query.platform.is_some())
             .filter(|_| {
                 !(anonymizer && found.anonymizer.unwrap_or(query.policy) == AnonymizerPolicy::Deny)
             });
