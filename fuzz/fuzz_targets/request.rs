@@ -8,13 +8,12 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
 use axum::body::Body;
-use axum::extract::connect_info::MockConnectInfo;
 use axum::http::Request;
 use libfuzzer_sys::fuzz_target;
 use tower::ServiceExt;
 
 struct Service {
-    router: axum::Router,
+    router: geoavail::http::Api,
     runtime: tokio::runtime::Runtime,
 }
 
@@ -37,7 +36,7 @@ fn service() -> &'static Service {
         let state = geoavail::http::state::AppState::new(Arc::new(reloader), metrics, settings);
         let peer: SocketAddr = "192.0.2.5:1".parse().unwrap();
         Service {
-            router: geoavail::http::router(state).layer(MockConnectInfo(peer)),
+            router: geoavail::http::router(state).with_peer(peer),
             runtime: tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()

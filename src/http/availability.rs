@@ -34,10 +34,16 @@ pub async fn get_availability(
     client: Client,
     uri: Uri,
 ) -> Result<Response, ApiError> {
+    answer(&state, &client, &uri)
+}
+
+/// The answer `get_availability` gives: a plain function, so that the service can call it
+/// without the router (see `Api`).
+pub(crate) fn answer(state: &AppState, client: &Client, uri: &Uri) -> Result<Response, ApiError> {
     let params = params::Params::parse(uri.query(), &["ip", "title", "at", "platform", "home"])?;
     let title_id = params.required("title")?;
-    let ip = params::ip(params.get("ip"), || client.ip(&state))?;
-    let snapshot = state.snapshot();
+    let ip = params::ip(params.get("ip"), || client.ip(state))?;
+    let snapshot = state.snapshot_guard();
     let catalog = snapshot.catalog();
     let title = catalog
         .title(title_id)
@@ -94,12 +100,9 @@ pub async fn post_availability(
         }
         Ok(Ok(bytes)) => bytes,
     };
-    // The permit the middleware leaves to requests with a body, once the body is here.
-    let _permit = state
-        .in_flight()
-        .clone()
-        .try_acquire_owned()
-        .map_err(|_| ApiError::Overloaded)?;
+    // The place among those in flight the middleware leaves to requests with a body, taken
+    // once the body is here.
+    let _place = state.in_flight().try_enter().ok_or(ApiError::Overloaded)?;
     let request: wire::BatchRequest = serde_json::from_slice(&bytes).map_err(|error| {
         ApiError::InvalidJson(format!("the body is not a batch request: {error}"))
     })?;

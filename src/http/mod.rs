@@ -38,9 +38,9 @@ pub const HTTP2_KEEP_ALIVE: Duration = Duration::from_secs(20);
 /// The longest shutdown waits for requests in flight.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
-/// Every route, with the observing middleware around them.
-pub fn router(state: AppState) -> Router {
-    Router::new()
+/// Every route, with the observing middleware in front of them.
+pub fn router(state: AppState) -> Api {
+    let router = Router::new()
         .route(
             "/v1/availability",
             get(availability::get_availability).post(availability::post_availability),
@@ -56,8 +56,80 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(openapi::openapi_json))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(Observe::layer(state.clone()))
-        .with_state(state)
+        .with_state(state.clone());
+    Api {
+        router,
+        state,
+        peer: None,
+    }
+}
+
+/// The service `serve` runs on each connection and tests drive with `oneshot`: `observe`
+/// around every request, then the router, except for `GET /v1/availability` — the question
+/// nearly every request asks — which goes to its handler directly, without the router's
+/// dispatch and its boxed copies of the route.
+#[derive(Debug, Clone)]
+pub struct Api {
+    router: Router,
+    state: AppState,
+    /// The connection's peer, when the requests come over one.
+    peer: Option<SocketAddr>,
+}
+
+impl Api {
+    /// The same service for the requests of a connection from `peer`.
+    pub fn with_peer(mut self, peer: SocketAddr) -> Api {
+        self.peer = Some(peer);
+        self
+    }
+}
+
+impl<B> tower::Service<axum::http::Request<B>> for Api
+where
+    B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future =
+        std::pin::Pin<Box<dyn std::future::Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Infallible>> {
+        // Routes are always ready; the router's readiness is checked by `oneshot`.
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: axum::http::Request<B>) -> Self::Future {
+        let mut request = request.map(axum::body::Body::new);
+        let state = self.state.clone();
+        let peer = peer_of(request.extensions()).or(self.peer);
+        if request.method() == axum::http::Method::GET && request.uri().path() == "/v1/availability"
+        {
+            return Box::pin(async move {
+                let answering = state.clone();
+                Ok(observe(state, request, peer, |request| async move {
+                    let client = Client::new(peer, request.headers());
+                    availability::answer(&answering, &client, request.uri()).into_response()
+                })
+                .await)
+            });
+        }
+        if let Some(peer) = peer {
+            request.extensions_mut().insert(ConnectInfo(peer));
+        }
+        let router = self.router.clone();
+        Box::pin(async move {
+            Ok(observe(state, request, peer, |request| async move {
+                match router.oneshot(request).await {
+                    Ok(response) => response,
+                }
+            })
+            .await)
+        })
+    }
 }
 
 /// Who is asking: the connection's peer and the `X-Forwarded-For` values, the only part of
@@ -80,8 +152,12 @@ impl Client {
     }
 
     fn of(extensions: &axum::http::Extensions, headers: &axum::http::HeaderMap) -> Client {
+        Client::new(peer_of(extensions), headers)
+    }
+
+    fn new(peer: Option<SocketAddr>, headers: &axum::http::HeaderMap) -> Client {
         Client {
-            peer: peer_of(extensions),
+            peer,
             forwarded: headers
                 .get_all(client_ip::FORWARDED_FOR)
                 .iter()
@@ -145,56 +221,18 @@ pub fn versioned(snapshot: &Snapshot, body: &impl serde::Serialize) -> Response 
     response
 }
 
-/// The layer around every route that runs `observe`: a plain tower service, so that a request
-/// costs one boxed future and no boxed copy of the routes.
-#[derive(Debug, Clone)]
-struct Observe<S> {
-    inner: S,
-    state: AppState,
-}
-
-impl Observe<()> {
-    fn layer(
-        state: AppState,
-    ) -> impl tower::Layer<axum::routing::Route, Service = Observe<axum::routing::Route>> + Clone
-    {
-        tower::layer::layer_fn(move |inner| Observe {
-            inner,
-            state: state.clone(),
-        })
-    }
-}
-
-impl<S> tower::Service<Request> for Observe<S>
-where
-    S: tower::Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = Response;
-    type Error = Infallible;
-    type Future =
-        std::pin::Pin<Box<dyn std::future::Future<Output = Result<Response, Infallible>> + Send>>;
-
-    fn poll_ready(
-        &mut self,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Infallible>> {
-        // Routes are always ready; readiness is checked by `oneshot` in `observe`.
-        std::task::Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: Request) -> Self::Future {
-        let (inner, state) = (self.inner.clone(), self.state.clone());
-        Box::pin(async move { Ok(observe(state, request, inner).await) })
-    }
-}
-
 /// Around every request: the in-flight limit, the request timeout, `X-Catalog-Version` on
 /// every `/v1/` answer (errors included), metrics, and a log line that never holds a full
 /// address. Headers have hyper's read timeout and bodies their own.
-async fn observe<S>(state: AppState, request: Request, next: S) -> Response
+async fn observe<F, A>(
+    state: AppState,
+    request: Request,
+    peer: Option<SocketAddr>,
+    answer: F,
+) -> Response
 where
-    S: tower::Service<Request, Response = Response, Error = Infallible>,
+    F: FnOnce(Request) -> A,
+    A: std::future::Future<Output = Response>,
 {
     let started = Instant::now();
     let route = route_index(request.uri().path());
@@ -203,13 +241,12 @@ where
     // Worked out now, while the request is at hand, but only when it will be logged.
     let logged_client = logged
         .then(|| {
-            Client::of(request.extensions(), request.headers())
+            Client::new(peer, request.headers())
                 .ip(&state)
                 .ok()
                 .flatten()
         })
         .flatten();
-    let peer = peer_of(request.extensions());
     let method = request.method().clone();
     // A request with a body takes its in-flight permit once the body has arrived (in the
     // handler), so that slow uploads cannot hold the permits everyone else needs. Only such
@@ -217,18 +254,15 @@ where
     // snapshot and return, so the request timeout is theirs alone.
     let has_body = method == axum::http::Method::POST;
     state.metrics().requests_in_progress.inc();
-    let answer = next.oneshot(request);
     let mut response = if has_body {
-        match tokio::time::timeout(state.settings().request_timeout, answer).await {
-            Ok(Ok(response)) => response,
+        match tokio::time::timeout(state.settings().request_timeout, answer(request)).await {
+            Ok(response) => response,
             Err(_) => ApiError::RequestTimeout.into_response(),
         }
     } else {
-        match state.in_flight().try_acquire() {
-            Err(_) => ApiError::Overloaded.into_response(),
-            Ok(_permit) => match answer.await {
-                Ok(response) => response,
-            },
+        match state.in_flight().try_enter() {
+            None => ApiError::Overloaded.into_response(),
+            Some(_place) => answer(request).await,
         }
     };
     if is_v1 && !response.headers().contains_key(CATALOG_VERSION) {
@@ -303,7 +337,7 @@ impl ConnectionLimits {
 /// to `SHUTDOWN_GRACE`) for the requests in flight to finish.
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    router: Router,
+    router: Api,
     limits: ConnectionLimits,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
@@ -347,8 +381,7 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let service =
-            TowerToHyperService::new(router.clone().layer(axum::Extension(ConnectInfo(peer))));
+        let service = TowerToHyperService::new(router.clone().with_peer(peer));
         let (builder, watcher) = (builder.clone(), graceful.watcher());
         tokio::spawn(async move {
             // hyper times out headers once they start; a client that connects and sends

@@ -2,13 +2,12 @@
 //! settings) that every handler receives.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use ipnet::IpNet;
-use tokio::sync::Semaphore;
 
 use crate::catalog::AnonymizerPolicy;
 use crate::config::Config;
@@ -73,7 +72,7 @@ struct Inner {
     reloader: Arc<Reloader>,
     metrics: Arc<Metrics>,
     settings: Settings,
-    in_flight: Arc<Semaphore>,
+    in_flight: InFlight,
     draining: AtomicBool,
     /// Failed admin attempts per client network in the current window: (window start,
     /// failures). Keyed by the truncated address, never the full one.
@@ -91,7 +90,7 @@ impl AppState {
         AppState {
             inner: Arc::new(Inner {
                 snapshots: reloader.shared(),
-                in_flight: Arc::new(Semaphore::new(settings.max_in_flight)),
+                in_flight: InFlight::new(settings.max_in_flight),
                 reloader,
                 metrics,
                 settings,
@@ -104,6 +103,12 @@ impl AppState {
     /// The snapshot to answer one request with; hold it for the whole request.
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.inner.snapshots.load_full()
+    }
+
+    /// The same, for a request answered without waiting on anything: borrowed, so that
+    /// threads answering at once do not all write the snapshot's reference count.
+    pub fn snapshot_guard(&self) -> arc_swap::Guard<Arc<Snapshot>> {
+        self.inner.snapshots.load()
     }
 
     /// The reloader.
@@ -121,8 +126,8 @@ impl AppState {
         &self.inner.settings
     }
 
-    /// The permits of requests in flight.
-    pub fn in_flight(&self) -> &Arc<Semaphore> {
+    /// The requests in flight, against `http.max_in_flight`.
+    pub fn in_flight(&self) -> &InFlight {
         &self.inner.in_flight
     }
 
@@ -166,5 +171,44 @@ impl AppState {
             .admin_failures
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// A count of the requests in flight with a ceiling. Requests never wait for a place (one
+/// over the ceiling is answered `503 overloaded` at once), so a count is all it takes.
+#[derive(Debug)]
+pub struct InFlight {
+    count: AtomicUsize,
+    max: usize,
+}
+
+/// A request's place among those in flight, given back when dropped.
+#[derive(Debug)]
+pub struct InFlightPlace<'a> {
+    count: &'a AtomicUsize,
+}
+
+impl InFlight {
+    fn new(max: usize) -> InFlight {
+        InFlight {
+            count: AtomicUsize::new(0),
+            max,
+        }
+    }
+
+    /// A place, or `None` when `max` requests are in flight.
+    pub fn try_enter(&self) -> Option<InFlightPlace<'_>> {
+        let before = self.count.fetch_add(1, Ordering::AcqRel);
+        if before >= self.max {
+            self.count.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(InFlightPlace { count: &self.count })
+    }
+}
+
+impl Drop for InFlightPlace<'_> {
+    fn drop(&mut self) {
+        self.count.fetch_sub(1, Ordering::AcqRel);
     }
 }

@@ -2,12 +2,10 @@
 //! code of SPEC §4.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
-use axum::Router;
 use axum::body::Body;
-use axum::extract::connect_info::MockConnectInfo;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
+use geoavail::http::Api;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -17,12 +15,12 @@ use crate::support::{copy_dir, demo_config, service};
 const PEER: &str = "192.0.2.5:50000";
 const AT: &str = "2026-11-23T12:00:00Z";
 
-fn app() -> Router {
+fn app() -> Api {
     let (router, _) = service(demo_config(), Some("s3cret"));
-    router.layer(MockConnectInfo(PEER.parse::<SocketAddr>().unwrap()))
+    router.with_peer(PEER.parse::<SocketAddr>().unwrap())
 }
 
-async fn send(router: &Router, request: Request<Body>) -> (StatusCode, HeaderMap, Value) {
+async fn send(router: &Api, request: Request<Body>) -> (StatusCode, HeaderMap, Value) {
     let response = router.clone().oneshot(request).await.unwrap();
     let status = response.status();
     let headers = response.headers().clone();
@@ -32,11 +30,11 @@ async fn send(router: &Router, request: Request<Body>) -> (StatusCode, HeaderMap
     (status, headers, body)
 }
 
-async fn get(router: &Router, uri: &str) -> (StatusCode, HeaderMap, Value) {
+async fn get(router: &Api, uri: &str) -> (StatusCode, HeaderMap, Value) {
     send(router, Request::get(uri).body(Body::empty()).unwrap()).await
 }
 
-async fn post_json(router: &Router, uri: &str, body: &str) -> (StatusCode, HeaderMap, Value) {
+async fn post_json(router: &Api, uri: &str, body: &str) -> (StatusCode, HeaderMap, Value) {
     let request = Request::post(uri)
         .header("content-type", "application/json")
         .body(Body::from(body.to_owned()))
@@ -535,12 +533,12 @@ async fn requests_beyond_the_in_flight_limit_are_refused_at_once_with_503() {
     let mut config = demo_config();
     config.http.max_in_flight = 2;
     let (router, state) = service(config, None);
-    let router = router.layer(MockConnectInfo(PEER.parse::<SocketAddr>().unwrap()));
+    let router = router.with_peer(PEER.parse::<SocketAddr>().unwrap());
     // Two requests still being answered, as far as the limit can tell.
-    let held = Arc::clone(state.in_flight())
-        .acquire_many_owned(2)
-        .await
-        .unwrap();
+    let held = [
+        state.in_flight().try_enter().unwrap(),
+        state.in_flight().try_enter().unwrap(),
+    ];
     let ask = "/v1/availability?ip=192.0.2.100&title=maple-and-main";
     assert_error(
         &get(&router, ask).await,

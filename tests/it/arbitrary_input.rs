@@ -6,7 +6,6 @@
 use std::net::SocketAddr;
 
 use axum::body::Body;
-use axum::extract::connect_info::MockConnectInfo;
 use axum::http::Request;
 use proptest::prelude::*;
 use tower::ServiceExt;
@@ -72,9 +71,7 @@ proptest! {
 #[test]
 fn requests_never_panic_or_fail_the_server() {
     let (router, _) = service(demo_config(), Some("t"));
-    let router = router.layer(MockConnectInfo(
-        "192.0.2.5:1".parse::<SocketAddr>().unwrap(),
-    ));
+    let router = router.with_peer("192.0.2.5:1".parse::<SocketAddr>().unwrap());
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let strategy = (
         prop::sample::select(

@@ -68,7 +68,7 @@ pub(crate) fn copy_dir(from: &Path, to: &Path) {
 pub(crate) fn service(
     config: geoavail::config::Config,
     token: Option<&str>,
-) -> (axum::Router, geoavail::http::state::AppState) {
+) -> (geoavail::http::Api, geoavail::http::state::AppState) {
     use std::sync::Arc;
 
     let metrics = Arc::new(geoavail::metrics::Metrics::default());
