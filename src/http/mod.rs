@@ -11,6 +11,7 @@ pub mod locate;
 pub mod openapi;
 pub mod params;
 pub mod state;
+mod timer;
 pub mod titles;
 pub mod wire;
 
@@ -347,9 +348,9 @@ pub async fn serve(
 
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
+    // The HTTP/1 timer is each connection's own (see `timer`), set below.
     builder
         .http1()
-        .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
         .max_buf_size(64 * 1024);
     builder
@@ -382,7 +383,8 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(router.clone().with_peer(peer));
-        let (builder, watcher) = (builder.clone(), graceful.watcher());
+        let (mut builder, watcher) = (builder.clone(), graceful.watcher());
+        builder.http1().timer(timer::ConnectionTimer::default());
         tokio::spawn(async move {
             // hyper times out headers once they start; a client that connects and sends
             // nothing would hold its slot for ever, so the first byte has the same limit.

@@ -266,6 +266,47 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off() {
     server.shutdown().await;
 }
 
+/// Each request on a kept-alive connection has the whole header timeout, counted from when
+/// the connection starts waiting for it, however the connection's timer was armed before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_request_on_a_kept_alive_connection_has_the_whole_header_timeout() {
+    let (_dir, server) = start_on_catalog_copy(|config| {
+        config.http.header_timeout_ms = 600;
+    })
+    .await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    let mut answer = [0u8; 1024];
+    let request = b"GET /healthz HTTP/1.1\r\nHost: geoavail\r\n\r\n";
+    stream.write_all(request).await.unwrap();
+    let n = stream.read(&mut answer).await.unwrap();
+    assert!(answer[..n].starts_with(b"HTTP/1.1 200"));
+    // Half the timeout later, a second request: the wait for it began with the first answer.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stream.write_all(request).await.unwrap();
+    let n = stream.read(&mut answer).await.unwrap();
+    assert!(answer[..n].starts_with(b"HTTP/1.1 200"));
+    let second_answered = Instant::now();
+    // Past the first wait's deadline, the third request starts and never finishes.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\n")
+        .await
+        .unwrap();
+    let rest = read_until_closed(&mut stream, Duration::from_secs(5))
+        .await
+        .expect("the connection is closed within 5 s");
+    assert!(
+        rest.is_empty() || rest.starts_with("HTTP/1.1 408"),
+        "{rest}"
+    );
+    let waited = second_answered.elapsed();
+    assert!(
+        waited >= Duration::from_millis(550),
+        "cut off {waited:?} after the second answer, before its timeout"
+    );
+    server.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_that_arrives_too_slowly_is_answered_408() {
     let (_dir, server) = start_on_catalog_copy(|config| {
