@@ -109,15 +109,20 @@ fn locate(c: &mut Criterion) {
         let mut i = 0;
         group.bench_function(format!("{family}/geoavail"), |b| {
             b.iter(|| {
-                i = (i + 1) % addresses.len();
-                black_box(fixture.locator.locate(black_box(addresses[i])))
+                black_box(
+                    fixture
+                        .locator
+                        .locate(black_box(*measure::cycle(addresses, &mut i))),
+                )
             })
         });
         let mut i = 0;
         group.bench_function(format!("{family}/maxminddb"), |b| {
             b.iter(|| {
-                i = (i + 1) % addresses.len();
-                black_box(raw_lookup(&fixture, black_box(addresses[i])))
+                black_box(raw_lookup(
+                    &fixture,
+                    black_box(*measure::cycle(addresses, &mut i)),
+                ))
             })
         });
         let (ours, theirs) = measure::alternate(
@@ -184,10 +189,7 @@ fn decision(c: &mut Criterion) {
         };
         let mut i = 0;
         group.bench_function(format!("{titles}/geoavail"), |b| {
-            b.iter(|| {
-                i = (i + 1) % asks.len();
-                black_box(decide(black_box(&asks[i])))
-            })
+            b.iter(|| black_box(decide(black_box(measure::cycle(&asks, &mut i)))))
         });
         let (ours, theirs) = measure::alternate(
             &asks,

@@ -35,6 +35,18 @@ where
     (median(ours_ns), median(theirs_ns))
 }
 
+/// The item at `*at`, moving `at` on to the next, round to the first after the last. Without a
+/// division: one would cost more than a lookup of ours, and each waits for the one before.
+#[inline]
+pub(crate) fn cycle<'a, T>(items: &'a [T], at: &mut usize) -> &'a T {
+    let item = &items[*at];
+    *at += 1;
+    if *at == items.len() {
+        *at = 0;
+    }
+    item
+}
+
 /// The median of some measurements.
 pub(crate) fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(|a, b| a.total_cmp(b));
