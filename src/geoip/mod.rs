@@ -389,7 +389,7 @@ impl Locator {
 
     /// Where `ip` is; always the answer of [`Sources::locate`]. Never allocates, never reads
     /// a file or the clock.
-    #[inline]
+    #[inline(always)]
     pub fn locate(&self, ip: IpAddr) -> Location {
         let position = match ip.to_canonical() {
             IpAddr::V4(v4) => self.folded.v4.get(u32::from(v4)),
