@@ -303,12 +303,62 @@ pub const MAX_VALUE: u32 = LEAF - 1;
 pub struct Trie<K: Key> {
     /// One entry per value of the key's top bits: `LEAF | value` where the whole block has
     /// one value, else the position of its node.
-    direct: Box<[u32]>,
+    direct: Direct,
     direct_shift: u32,
     /// The children of a node are contiguous, in slot order; so are its leaves.
     nodes: Vec<Node>,
     leaves: Leaves,
     family: std::marker::PhantomData<K>,
+}
+
+/// The direct table, two bytes an entry when every value and node position fits in 15 bits
+/// (as in an IPv6 table, where few blocks of the top bits hold networks): half the cache
+/// lines for the same entries.
+#[derive(Debug, Clone)]
+enum Direct {
+    Narrow(Box<[u16]>),
+    Wide(Box<[u32]>),
+}
+
+/// `LEAF` in a narrow direct entry.
+const NARROW_LEAF: u16 = 1 << 15;
+
+impl Direct {
+    fn new(entries: Vec<u32>) -> Direct {
+        let narrow = |&entry: &u32| {
+            let value = u16::try_from(entry & !LEAF)
+                .ok()
+                .filter(|value| value & NARROW_LEAF == 0)?;
+            Some(if entry & LEAF != 0 {
+                value | NARROW_LEAF
+            } else {
+                value
+            })
+        };
+        match entries.iter().map(narrow).collect() {
+            Some(narrow) => Direct::Narrow(narrow),
+            None => Direct::Wide(entries.into_boxed_slice()),
+        }
+    }
+
+    /// The entry at `at`, in the wide form.
+    #[inline]
+    fn get(&self, at: usize) -> u32 {
+        match self {
+            Direct::Narrow(entries) => {
+                let entry = u32::from(entries[at]);
+                (entry & !u32::from(NARROW_LEAF)) | (entry & u32::from(NARROW_LEAF)) << 16
+            }
+            Direct::Wide(entries) => entries[at],
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        match self {
+            Direct::Narrow(entries) => entries.len() * 2,
+            Direct::Wide(entries) => entries.len() * 4,
+        }
+    }
 }
 
 /// Leaf values, two bytes each when they all fit: half the cache lines for the same leaves.
@@ -415,7 +465,7 @@ impl<K: Key> Trie<K> {
         let mut nodes = builder.nodes;
         nodes.shrink_to_fit();
         Trie {
-            direct: direct.into_boxed_slice(),
+            direct: Direct::new(direct),
             direct_shift,
             nodes,
             leaves: Leaves::new(builder.leaves),
@@ -428,7 +478,7 @@ impl<K: Key> Trie<K> {
     pub fn get(&self, key: K) -> u32 {
         let wide = key.widen();
         let mut shift = self.direct_shift;
-        let mut entry = self.direct[wide.index(shift)];
+        let mut entry = self.direct.get(wide.index(shift));
         while entry & LEAF == 0 {
             let node = &self.nodes[entry as usize];
             shift -= 6;
@@ -448,7 +498,7 @@ impl<K: Key> Trie<K> {
 
     /// Bytes held, for capacity planning.
     pub fn heap_bytes(&self) -> usize {
-        self.direct.len() * 4 + self.nodes.len() * std::mem::size_of::<Node>() + self.leaves.bytes()
+        self.direct.bytes() + self.nodes.len() * std::mem::size_of::<Node>() + self.leaves.bytes()
     }
 }
 
@@ -713,6 +763,27 @@ mod tests {
             for probe in probes {
                 let key = probe as u32;
                 assert_eq!(trie.get(key), ranges.get(key), "{n} blocks, at {key:#x}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_direct_table_is_narrow_only_when_every_entry_fits_and_answers_alike() {
+        for (base, narrow) in [(0, true), (40_000, false)] {
+            let (blocks, probes) = random_blocks(32, 3_000, 9);
+            let blocks = blocks
+                .iter()
+                .map(|&(first, last, value)| (first as u32, last as u32, value + base))
+                .collect();
+            let (ranges, trie) = both(blocks, base + 7);
+            assert_eq!(matches!(trie.direct, Direct::Narrow(_)), narrow);
+            for probe in probes {
+                let key = probe as u32;
+                assert_eq!(
+                    trie.get(key),
+                    ranges.get(key),
+                    "values from {base}, at {key:#x}"
+                );
             }
         }
     }
