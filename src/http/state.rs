@@ -202,17 +202,39 @@ impl InFlight {
 
     /// A place, or `None` when `max` requests are in flight.
     pub fn try_enter(&self) -> Option<InFlightPlace<'_>> {
-        let before = self.count.fetch_add(1, Ordering::AcqRel);
-        if before >= self.max {
-            self.count.fetch_sub(1, Ordering::AcqRel);
-            return None;
-        }
+        // Counted only when under the ceiling: a request turned away never holds a place,
+        // even for an instant, so it cannot make another be turned away below the limit.
+        self.count
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < self.max).then_some(n + 1)
+            })
+            .ok()?;
         Some(InFlightPlace { count: &self.count })
     }
 }
 
 impl Drop for InFlightPlace<'_> {
     fn drop(&mut self) {
-        self.count.fetch_sub(1, Ordering::AcqRel);
+        self.count.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn places_are_given_up_to_the_ceiling_and_back_when_dropped() {
+        let in_flight = InFlight::new(2);
+        let first = in_flight.try_enter().expect("one of two");
+        let second = in_flight.try_enter().expect("two of two");
+        assert!(in_flight.try_enter().is_none());
+        drop(first);
+        let third = in_flight
+            .try_enter()
+            .expect("a place given back is free again");
+        assert!(in_flight.try_enter().is_none());
+        drop((second, third));
+        assert_eq!(in_flight.count.load(Ordering::Relaxed), 0);
     }
 }
