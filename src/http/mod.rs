@@ -39,7 +39,8 @@ pub const HTTP2_KEEP_ALIVE: Duration = Duration::from_secs(20);
 /// The longest shutdown waits for requests in flight.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
-/// Every route, with the observing middleware in front of them.
+/// Every route, with the observing middleware in front of them. `GET /v1/availability` does
+/// not pass through this router (see `Api`): a layer added here would not apply to it.
 pub fn router(state: AppState) -> Api {
     let router = Router::new()
         .route(
@@ -254,7 +255,9 @@ where
     // requests (and the admin reload) can take long: the others compute an answer from the
     // snapshot and return, so the request timeout is theirs alone.
     let has_body = method == axum::http::Method::POST;
-    state.metrics().requests_in_progress.inc();
+    // Counted down when the request ends, also when its client goes away mid-answer and
+    // hyper drops this future.
+    let _in_progress = InProgress::enter(state.metrics());
     let mut response = if has_body {
         match tokio::time::timeout(state.settings().request_timeout, answer(request)).await {
             Ok(response) => response,
@@ -272,7 +275,6 @@ where
             .headers_mut()
             .insert(CATALOG_VERSION, version_header(&snapshot));
     }
-    state.metrics().requests_in_progress.dec();
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
     state.metrics().count_request(route, status);
@@ -294,6 +296,24 @@ where
         }
     }
     response
+}
+
+/// A request counted in `geoavail_requests_in_progress` for as long as it lives.
+struct InProgress<'a> {
+    metrics: &'a crate::metrics::Metrics,
+}
+
+impl InProgress<'_> {
+    fn enter(metrics: &crate::metrics::Metrics) -> InProgress<'_> {
+        metrics.requests_in_progress.inc();
+        InProgress { metrics }
+    }
+}
+
+impl Drop for InProgress<'_> {
+    fn drop(&mut self) {
+        self.metrics.requests_in_progress.dec();
+    }
 }
 
 /// The route template of a path, as a position in `metrics::ROUTES`: never an id, never an
