@@ -768,6 +768,19 @@ mod tests {
     }
 
     #[test]
+    fn narrow_direct_entries_keep_every_value_up_to_fifteen_bits() {
+        let entries = vec![LEAF | 0x7fff, 0x7fff, LEAF, 0, 5];
+        let direct = Direct::new(entries.clone());
+        assert!(matches!(direct, Direct::Narrow(_)));
+        for (at, &entry) in entries.iter().enumerate() {
+            assert_eq!(direct.get(at), entry);
+        }
+        for wide in [LEAF | 0x8000, 0x8000] {
+            assert!(matches!(Direct::new(vec![0, wide]), Direct::Wide(_)));
+        }
+    }
+
+    #[test]
     fn the_direct_table_is_narrow_only_when_every_entry_fits_and_answers_alike() {
         for (base, narrow) in [(0, true), (40_000, false)] {
             let (blocks, probes) = random_blocks(32, 3_000, 9);

@@ -129,6 +129,8 @@ const ENTRY_CHANGES_SHIFT: u32 = 40;
 /// Where a header keeps the number of words that follow it (sixteen bits), so that a walk
 /// through a stream steps from entry to entry without asking what kind each one is.
 const ENTRY_LEN_SHIFT: u32 = 48;
+// The longest entry (a timeline of `MAX_CHANGES` changes) fits those sixteen bits.
+const _: () = assert!(MAX_CHANGES + (MAX_CHANGES + 2) / 2 < 1 << 16);
 
 /// Where a title's entries go. Streams are built twice over: counted first, to size each
 /// one exactly, then written in place; a catalog keeps its streams for as long as it serves.
