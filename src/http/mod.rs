@@ -278,10 +278,7 @@ where
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
     state.metrics().count_request(route, status);
-    state
-        .metrics()
-        .request_duration
-        .observe(elapsed.as_secs_f64());
+    state.metrics().observe_request_duration(elapsed);
     if status >= 500 || logged {
         let route = crate::metrics::ROUTES[route];
         let client = logged_client
@@ -305,14 +302,14 @@ struct InProgress<'a> {
 
 impl InProgress<'_> {
     fn enter(metrics: &crate::metrics::Metrics) -> InProgress<'_> {
-        metrics.requests_in_progress.inc();
+        metrics.request_started();
         InProgress { metrics }
     }
 }
 
 impl Drop for InProgress<'_> {
     fn drop(&mut self) {
-        self.metrics.requests_in_progress.dec();
+        self.metrics.request_ended();
     }
 }
 

@@ -326,7 +326,7 @@ async fn shutdown_finishes_requests_in_flight() {
     // The request is in progress once the middleware has counted it; then shutdown begins.
     let state = server.state.clone();
     eventually("the request to be in progress", || {
-        state.metrics().requests_in_progress.get() > 0
+        state.metrics().requests_in_progress() > 0
     })
     .await;
     let _ = server.stop.take().unwrap().send(());
