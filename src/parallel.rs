@@ -1,6 +1,6 @@
 //! Work spread over the machine's cores: one scoped thread per core, each taking a run of
-//! the items, results in the items' order. For loading catalogs, whose files are checked
-//! independently of one another.
+//! the items, results in the items' order (for catalog files, which are checked independently
+//! of one another), or two jobs at once (for the two address families of the location index).
 
 /// `f` of every item, in order, computed on as many threads as there are cores.
 pub(crate) fn map<T, R, F>(items: &[T], f: F) -> Vec<R>
@@ -28,6 +28,24 @@ where
                 Err(panic) => std::panic::resume_unwind(panic),
             })
             .collect()
+    })
+}
+
+/// `a()` and `b()` at the same time, `b` on a thread of its own.
+pub(crate) fn join<A, B, RA, RB>(a: A, b: B) -> (RA, RB)
+where
+    A: FnOnce() -> RA,
+    B: FnOnce() -> RB + Send,
+    RB: Send,
+{
+    std::thread::scope(|scope| {
+        let b = scope.spawn(b);
+        let a = a();
+        match b.join() {
+            Ok(b) => (a, b),
+            // A panic in `b` is a bug; it surfaces as it would have on one thread.
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
     })
 }
 

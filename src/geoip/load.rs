@@ -412,17 +412,13 @@ where
         .saturating_mul(8)
         .saturating_add(1024);
     let is_v6 = metadata.ip_version == 6;
-    let (v4, v6) = std::thread::scope(|scope| {
-        let v6 = scope.spawn(|| match is_v6 {
+    let (v4, v6) = crate::parallel::join(
+        || walk_v4(reader, budget),
+        || match is_v6 {
             true => walk_v6(reader, budget),
             false => Ok(Walk::new(budget)),
-        });
-        let v4 = walk_v4(reader, budget);
-        let v6 = v6
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (v4, v6)
-    });
+        },
+    );
     let (mut v4, mut v6) = (v4?, v6?);
     // Each walk's record numbers, as values.
     let mut values: FxHashMap<usize, u32> = FxHashMap::default();
@@ -451,14 +447,10 @@ where
         block.2 = v6_values[block.2 as usize];
     }
     let networks = v4.networks + v6.networks;
-    let (v4_ranges, v6_ranges) = std::thread::scope(|scope| {
-        let v6 = scope.spawn(|| Ranges::from_blocks(v6.blocks, 0));
-        let v4 = Ranges::from_blocks(v4.blocks, 0);
-        let v6 = v6
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (v4, v6)
-    });
+    let (v4_ranges, v6_ranges) = crate::parallel::join(
+        || Ranges::from_blocks(v4.blocks, 0),
+        || Ranges::from_blocks(v6.blocks, 0),
+    );
     Ok(Walked {
         ranges: AddressRanges {
             v4: v4_ranges,

@@ -351,14 +351,7 @@ impl Locator {
         let v4 = Ranges::fold([&geoip.v4, &overrides.v4, &flags.v4], &mut position_of);
         let v6 = Ranges::fold([&geoip.v6, &overrides.v6, &flags.v6], &mut position_of);
         // The two families' tries on the two cores.
-        let (v4_trie, v6_trie) = std::thread::scope(|scope| {
-            let v6_trie = scope.spawn(|| Trie::new(&v6));
-            let v4_trie = Trie::new(&v4);
-            let v6_trie = v6_trie
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            (v4_trie, v6_trie)
-        });
+        let (v4_trie, v6_trie) = crate::parallel::join(|| Trie::new(&v4), || Trie::new(&v6));
         let folded = Folded {
             v4: v4_trie,
             v6: v6_trie,
