@@ -80,6 +80,14 @@ impl Shards {
         &self.shards[SHARD.with(|shard| *shard)]
     }
 
+    /// Requests started less requests ended, over all shards.
+    fn in_progress(&self) -> i64 {
+        self.shards
+            .iter()
+            .map(|shard| shard.in_progress.load(Ordering::Relaxed))
+            .sum()
+    }
+
     fn sum(&self, each: impl Fn(&Shard) -> u64) -> u64 {
         self.shards.iter().map(each).sum()
     }
@@ -149,19 +157,9 @@ impl EncodeMetric for RequestDuration {
 #[derive(Debug)]
 struct InProgress(Arc<Shards>);
 
-impl InProgress {
-    fn get(&self) -> i64 {
-        self.0
-            .shards
-            .iter()
-            .map(|shard| shard.in_progress.load(Ordering::Relaxed))
-            .sum()
-    }
-}
-
 impl EncodeMetric for InProgress {
     fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
-        encoder.encode_gauge(&self.get())
+        encoder.encode_gauge(&self.0.in_progress())
     }
 
     fn metric_type(&self) -> MetricType {
@@ -315,7 +313,7 @@ impl Metrics {
 
     /// Requests being answered now.
     pub fn requests_in_progress(&self) -> i64 {
-        InProgress(Arc::clone(&self.shards)).get()
+        self.shards.in_progress()
     }
 
     /// The Prometheus text exposition.

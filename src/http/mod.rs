@@ -250,8 +250,8 @@ where
         })
         .flatten();
     let method = request.method().clone();
-    // A request with a body takes its in-flight permit once the body has arrived (in the
-    // handler), so that slow uploads cannot hold the permits everyone else needs. Only such
+    // A request with a body takes its place among those in flight once the body has arrived
+    // (in the handler), so that slow uploads cannot hold the places everyone else needs. Only such
     // requests (and the admin reload) can take long: the others compute an answer from the
     // snapshot and return, so the request timeout is theirs alone.
     let has_body = method == axum::http::Method::POST;

@@ -80,25 +80,25 @@ mod tests {
         let timer = ConnectionTimer::default();
         let start = timer.now();
         let mut first = timer.sleep_until(start + Duration::from_secs(10));
-        assert!(futures_poll_once(first.as_mut()).await.is_pending());
+        assert!(poll_once(first.as_mut()).await.is_pending());
         drop(first);
         // The connection's sleep is now armed for ten seconds; a later request's deadline
         // must not fire then.
         tokio::time::advance(Duration::from_secs(5)).await;
         let second = timer.sleep_until(timer.now() + Duration::from_secs(10));
         let mut second = std::pin::pin!(second);
-        assert!(futures_poll_once(second.as_mut()).await.is_pending());
+        assert!(poll_once(second.as_mut()).await.is_pending());
         tokio::time::advance(Duration::from_secs(6)).await;
-        assert!(futures_poll_once(second.as_mut()).await.is_pending());
+        assert!(poll_once(second.as_mut()).await.is_pending());
         tokio::time::advance(Duration::from_secs(4)).await;
-        assert!(futures_poll_once(second.as_mut()).await.is_ready());
+        assert!(poll_once(second.as_mut()).await.is_ready());
     }
 
     #[tokio::test(start_paused = true)]
     async fn an_earlier_deadline_than_the_armed_one_still_fires() {
         let timer = ConnectionTimer::default();
         let mut long = timer.sleep_until(timer.now() + Duration::from_secs(60));
-        assert!(futures_poll_once(long.as_mut()).await.is_pending());
+        assert!(poll_once(long.as_mut()).await.is_pending());
         drop(long);
         let short = timer.sleep_until(timer.now() + Duration::from_secs(1));
         let started = tokio::time::Instant::now();
@@ -107,7 +107,7 @@ mod tests {
     }
 
     /// Polls `future` once.
-    async fn futures_poll_once<F: Future + ?Sized>(future: Pin<&mut F>) -> Poll<F::Output> {
+    async fn poll_once<F: Future + ?Sized>(future: Pin<&mut F>) -> Poll<F::Output> {
         let mut future = Some(future);
         std::future::poll_fn(|cx| Poll::Ready(future.take().unwrap().poll(cx))).await
     }
