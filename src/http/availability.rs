@@ -7,7 +7,7 @@ use axum::response::Response;
 
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
-use crate::http::{Client, params, versioned, wire};
+use crate::http::{Client, params, versioned_json, wire};
 use crate::resolve;
 
 /// The most titles one batch may ask about.
@@ -63,7 +63,7 @@ pub(crate) fn answer(state: &AppState, client: &Client, uri: &Uri) -> Result<Res
         location: wire::Location::new(ip, &location),
         catalog_version: snapshot.version(),
     };
-    Ok(versioned(&snapshot, &answer))
+    Ok(versioned_json(&snapshot, answer.to_json()))
 }
 
 /// Up to 1000 titles at one address; an unknown title is an entry with an error.
@@ -146,5 +146,5 @@ pub async fn post_availability(
         catalog_version: snapshot.version(),
         results,
     };
-    Ok(versioned(&snapshot, &answer))
+    Ok(versioned_json(&snapshot, answer.to_json()))
 }

@@ -215,6 +215,11 @@ pub fn versioned(snapshot: &Snapshot, body: &impl serde::Serialize) -> Response 
     let mut bytes = Vec::with_capacity(1024);
     serde_json::to_writer(&mut bytes, body)
         .expect("answers are structs of strings, numbers and lists, and a Vec never fails");
+    versioned_json(snapshot, bytes)
+}
+
+/// `versioned` for an answer already written as JSON.
+pub fn versioned_json(snapshot: &Snapshot, bytes: Vec<u8>) -> Response {
     let content_type = HeaderValue::from_static("application/json");
     let mut response = ([(axum::http::header::CONTENT_TYPE, content_type)], bytes).into_response();
     response
