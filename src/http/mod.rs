@@ -86,6 +86,42 @@ impl Api {
     }
 }
 
+impl Api {
+    /// The answer to `request`. `GET /v1/availability` is answered here and now, from the
+    /// borrowed state: nothing in it waits, and neither the state nor the service is copied
+    /// (each copy would write reference counts that both cores share).
+    fn respond(&self, mut request: Request) -> Answer {
+        let peer = peer_of(request.extensions()).or(self.peer);
+        if request.method() == axum::http::Method::GET && request.uri().path() == "/v1/availability"
+        {
+            let state = &self.state;
+            let observation = Observation::start(state, &request, peer);
+            let _in_progress = InProgress::enter(state.metrics());
+            let response = match state.in_flight().try_enter() {
+                None => ApiError::Overloaded.into_response(),
+                Some(_place) => {
+                    let client = Client::new(peer, request.headers());
+                    availability::answer(state, &client, request.uri()).into_response()
+                }
+            };
+            return Answer::Ready(Some(observation.finish(state, response)));
+        }
+        if let Some(peer) = peer {
+            request.extensions_mut().insert(ConnectInfo(peer));
+        }
+        let (router, state) = (self.router.clone(), self.state.clone());
+        Answer::Routed(Box::pin(async move {
+            observe(state, request, peer, |request| async move {
+                match router.oneshot(request).await {
+                    Ok(response) => response,
+                }
+            })
+            .await
+        }))
+    }
+}
+
+/// What tests and the fuzz target drive with `oneshot`.
 impl<B> tower::Service<axum::http::Request<B>> for Api
 where
     B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
@@ -93,8 +129,7 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future =
-        std::pin::Pin<Box<dyn std::future::Future<Output = Result<Response, Infallible>> + Send>>;
+    type Future = Answer;
 
     fn poll_ready(
         &mut self,
@@ -104,33 +139,44 @@ where
         std::task::Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, request: axum::http::Request<B>) -> Self::Future {
-        let mut request = request.map(axum::body::Body::new);
-        let state = self.state.clone();
-        let peer = peer_of(request.extensions()).or(self.peer);
-        if request.method() == axum::http::Method::GET && request.uri().path() == "/v1/availability"
-        {
-            return Box::pin(async move {
-                let answering = state.clone();
-                Ok(observe(state, request, peer, |request| async move {
-                    let client = Client::new(peer, request.headers());
-                    availability::answer(&answering, &client, request.uri()).into_response()
-                })
-                .await)
-            });
+    fn call(&mut self, request: axum::http::Request<B>) -> Answer {
+        self.respond(request.map(axum::body::Body::new))
+    }
+}
+
+/// What `serve` runs on each connection: hyper borrows the service for each request, where
+/// a tower service would be copied for each.
+impl hyper::service::Service<axum::http::Request<hyper::body::Incoming>> for Api {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Answer;
+
+    fn call(&self, request: axum::http::Request<hyper::body::Incoming>) -> Answer {
+        self.respond(request.map(axum::body::Body::new))
+    }
+}
+
+/// The response `Api` gives: already there, or still being worked out by a route.
+pub enum Answer {
+    /// Answered while called; taken by the first poll.
+    Ready(Option<Response>),
+    /// A route's answer to come.
+    Routed(std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>>),
+}
+
+impl std::future::Future for Answer {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        context: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        match self.get_mut() {
+            Answer::Ready(response) => std::task::Poll::Ready(Ok(response
+                .take()
+                .expect("hyper and oneshot never poll an answer again once it is ready"))),
+            Answer::Routed(future) => future.as_mut().poll(context).map(Ok),
         }
-        if let Some(peer) = peer {
-            request.extensions_mut().insert(ConnectInfo(peer));
-        }
-        let router = self.router.clone();
-        Box::pin(async move {
-            Ok(observe(state, request, peer, |request| async move {
-                match router.oneshot(request).await {
-                    Ok(response) => response,
-                }
-            })
-            .await)
-        })
     }
 }
 
@@ -228,9 +274,8 @@ pub fn versioned_json(snapshot: &Snapshot, bytes: Vec<u8>) -> Response {
     response
 }
 
-/// Around every request: the in-flight limit, the request timeout, `X-Catalog-Version` on
-/// every `/v1/` answer (errors included), metrics, and a log line that never holds a full
-/// address. Headers have hyper's read timeout and bodies their own.
+/// Around every routed request: the in-flight limit, the request timeout, and what
+/// `Observation` adds. Headers have hyper's read timeout and bodies their own.
 async fn observe<F, A>(
     state: AppState,
     request: Request,
@@ -241,29 +286,16 @@ where
     F: FnOnce(Request) -> A,
     A: std::future::Future<Output = Response>,
 {
-    let started = Instant::now();
-    let route = route_index(request.uri().path());
-    let is_v1 = request.uri().path().starts_with("/v1/");
-    let logged = tracing::enabled!(target: "geoavail::access", tracing::Level::DEBUG);
-    // Worked out now, while the request is at hand, but only when it will be logged.
-    let logged_client = logged
-        .then(|| {
-            Client::new(peer, request.headers())
-                .ip(&state)
-                .ok()
-                .flatten()
-        })
-        .flatten();
-    let method = request.method().clone();
+    let observation = Observation::start(&state, &request, peer);
     // A request with a body takes its place among those in flight once the body has arrived
     // (in the handler), so that slow uploads cannot hold the places everyone else needs. Only such
     // requests (and the admin reload) can take long: the others compute an answer from the
     // snapshot and return, so the request timeout is theirs alone.
-    let has_body = method == axum::http::Method::POST;
+    let has_body = observation.method == axum::http::Method::POST;
     // Counted down when the request ends, also when its client goes away mid-answer and
     // hyper drops this future.
     let _in_progress = InProgress::enter(state.metrics());
-    let mut response = if has_body {
+    let response = if has_body {
         match tokio::time::timeout(state.settings().request_timeout, answer(request)).await {
             Ok(response) => response,
             Err(_) => ApiError::RequestTimeout.into_response(),
@@ -274,30 +306,69 @@ where
             Some(_place) => answer(request).await,
         }
     };
-    if is_v1 && !response.headers().contains_key(CATALOG_VERSION) {
-        let snapshot = state.snapshot();
-        response
-            .headers_mut()
-            .insert(CATALOG_VERSION, version_header(&snapshot));
-    }
-    let status = response.status().as_u16();
-    let elapsed = started.elapsed();
-    state.metrics().count_request(route, status);
-    state.metrics().observe_request_duration(elapsed);
-    if status >= 500 || logged {
-        let route = crate::metrics::ROUTES[route];
-        let client = logged_client
-            .or_else(|| peer.map(|peer| peer.ip()))
-            .map(TruncatedIp::new)
-            .map_or_else(|| "-".to_owned(), |ip| ip.to_string());
-        let micros = elapsed.as_micros() as u64;
-        if status >= 500 {
-            tracing::warn!(target: "geoavail::access", %method, route, status, client, micros, "request failed");
-        } else {
-            tracing::debug!(target: "geoavail::access", %method, route, status, client, micros, "request");
+    observation.finish(&state, response)
+}
+
+/// What every request leaves behind: `X-Catalog-Version` on every `/v1/` answer (errors
+/// included), metrics, and a log line that never holds a full address.
+struct Observation {
+    started: Instant,
+    route: usize,
+    is_v1: bool,
+    method: axum::http::Method,
+    peer: Option<SocketAddr>,
+    /// The client's address, worked out only when the request will be logged.
+    logged_client: Option<Option<std::net::IpAddr>>,
+}
+
+impl Observation {
+    /// Taken when the request arrives.
+    fn start(state: &AppState, request: &Request, peer: Option<SocketAddr>) -> Observation {
+        let logged = tracing::enabled!(target: "geoavail::access", tracing::Level::DEBUG);
+        Observation {
+            started: Instant::now(),
+            route: route_index(request.uri().path()),
+            is_v1: request.uri().path().starts_with("/v1/"),
+            method: request.method().clone(),
+            peer,
+            logged_client: logged.then(|| {
+                Client::new(peer, request.headers())
+                    .ip(state)
+                    .ok()
+                    .flatten()
+            }),
         }
     }
-    response
+
+    /// Counts and logs the request, and completes `response`.
+    fn finish(self, state: &AppState, mut response: Response) -> Response {
+        if self.is_v1 && !response.headers().contains_key(CATALOG_VERSION) {
+            let snapshot = state.snapshot();
+            response
+                .headers_mut()
+                .insert(CATALOG_VERSION, version_header(&snapshot));
+        }
+        let status = response.status().as_u16();
+        let elapsed = self.started.elapsed();
+        state.metrics().count_request(self.route, status);
+        state.metrics().observe_request_duration(elapsed);
+        if status >= 500 || self.logged_client.is_some() {
+            let (route, method) = (crate::metrics::ROUTES[self.route], self.method);
+            let client = self
+                .logged_client
+                .flatten()
+                .or_else(|| self.peer.map(|peer| peer.ip()))
+                .map(TruncatedIp::new)
+                .map_or_else(|| "-".to_owned(), |ip| ip.to_string());
+            let micros = elapsed.as_micros() as u64;
+            if status >= 500 {
+                tracing::warn!(target: "geoavail::access", %method, route, status, client, micros, "request failed");
+            } else {
+                tracing::debug!(target: "geoavail::access", %method, route, status, client, micros, "request");
+            }
+        }
+        response
+    }
 }
 
 /// A request counted in `geoavail_requests_in_progress` for as long as it lives.
@@ -366,7 +437,6 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     use hyper_util::server::conn::auto;
-    use hyper_util::service::TowerToHyperService;
 
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -404,7 +474,7 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(router.clone().with_peer(peer));
+        let service = router.clone().with_peer(peer);
         let (mut builder, watcher) = (builder.clone(), graceful.watcher());
         builder.http1().timer(timer::ConnectionTimer::default());
         tokio::spawn(async move {
