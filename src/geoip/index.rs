@@ -74,7 +74,10 @@ impl Wide for u128 {
     const ZERO: u128 = 0;
     #[inline]
     fn index(self, shift: u32) -> usize {
-        (self >> shift) as usize
+        // Direct tables take at most the top 20 bits (`DIRECT_BITS`), all in the high half:
+        // one 64-bit shift instead of a 128-bit one.
+        debug_assert!(shift >= 64);
+        ((self >> 64) as u64 >> (shift - 64)) as usize
     }
     #[inline]
     fn slot(self, shift: u32) -> u32 {
