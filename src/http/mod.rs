@@ -39,8 +39,9 @@ pub const HTTP2_KEEP_ALIVE: Duration = Duration::from_secs(20);
 /// The longest shutdown waits for requests in flight.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
-/// Every route, with the observing middleware in front of them. `GET /v1/availability` does
-/// not pass through this router (see `Api`): a layer added here would not apply to it.
+/// Every route, with the observing middleware in front of them. `GET /v1/availability` and
+/// `GET /v1/titles` do not pass through this router (see `Api`): a layer added here would
+/// not apply to them.
 pub fn router(state: AppState) -> Api {
     let router = Router::new()
         .route(
@@ -67,9 +68,9 @@ pub fn router(state: AppState) -> Api {
 }
 
 /// The service `serve` runs on each connection and tests drive with `oneshot`: `observe`
-/// around every request, then the router, except for `GET /v1/availability` — the question
-/// nearly every request asks — which goes to its handler directly, without the router's
-/// dispatch and its boxed copies of the route.
+/// around every request, then the router, except for `GET /v1/availability` and
+/// `GET /v1/titles` — the questions nearly every request asks — which go to their handlers
+/// directly, without the router's dispatch and its boxed copies of the route.
 #[derive(Debug, Clone)]
 pub struct Api {
     router: Router,
@@ -87,13 +88,19 @@ impl Api {
 }
 
 impl Api {
-    /// The answer to `request`. `GET /v1/availability` is answered here and now, from the
-    /// borrowed state: nothing in it waits, and neither the state nor the service is copied
-    /// (each copy would write reference counts that both cores share).
+    /// The answer to `request`. `GET /v1/availability` and `GET /v1/titles` are answered
+    /// here and now, from the borrowed state: nothing in them waits, and neither the state
+    /// nor the service is copied (each copy would write reference counts that both cores
+    /// share).
     fn respond(&self, mut request: Request) -> Answer {
         let peer = peer_of(request.extensions()).or(self.peer);
-        if request.method() == axum::http::Method::GET && request.uri().path() == "/v1/availability"
-        {
+        let direct = match request.uri().path() {
+            _ if request.method() != axum::http::Method::GET => None,
+            "/v1/availability" => Some(availability::answer as Direct),
+            "/v1/titles" => Some(titles::list as Direct),
+            _ => None,
+        };
+        if let Some(direct) = direct {
             let state = &self.state;
             let observation = Observation::start(state, &request, peer);
             let _in_progress = InProgress::enter(state.metrics());
@@ -101,7 +108,7 @@ impl Api {
                 None => ApiError::Overloaded.into_response(),
                 Some(_place) => {
                     let client = Client::new(peer, request.headers());
-                    availability::answer(state, &client, request.uri()).into_response()
+                    direct(state, &client, request.uri()).into_response()
                 }
             };
             return Answer::Ready(Some(observation.finish(state, response)));
@@ -120,6 +127,9 @@ impl Api {
         }))
     }
 }
+
+/// A route `Api` answers without the router: nothing in it waits.
+type Direct = fn(&AppState, &Client, &axum::http::Uri) -> Result<Response, ApiError>;
 
 /// What tests and the fuzz target drive with `oneshot`.
 impl<B> tower::Service<axum::http::Request<B>> for Api

@@ -6,7 +6,7 @@ use axum::response::Response;
 
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
-use crate::http::{Client, params, versioned, wire};
+use crate::http::{Client, params, versioned, versioned_json, wire};
 use crate::resolve;
 
 /// Titles per page unless `limit` says otherwise.
@@ -33,11 +33,17 @@ pub async fn list_titles(
     client: Client,
     uri: Uri,
 ) -> Result<Response, ApiError> {
+    list(&state, &client, &uri)
+}
+
+/// The answer `list_titles` gives: a plain function, so that the service can call it
+/// without the router (see `Api`).
+pub(crate) fn list(state: &AppState, client: &Client, uri: &Uri) -> Result<Response, ApiError> {
     let params = params::Params::parse(
         uri.query(),
         &["ip", "at", "platform", "home", "limit", "after"],
     )?;
-    let ip = params::ip(params.get("ip"), || client.ip(&state))?;
+    let ip = params::ip(params.get("ip"), || client.ip(state))?;
     let limit = match params.get("limit") {
         None => DEFAULT_LIMIT,
         Some(text) => text
@@ -50,7 +56,7 @@ pub async fn list_titles(
                 ))
             })?,
     };
-    let snapshot = state.snapshot();
+    let snapshot = state.snapshot_guard();
     let catalog = snapshot.catalog();
     let query = params::query(
         params.get("at"),
@@ -67,7 +73,7 @@ pub async fn list_titles(
         query.at,
         snapshot.version(),
     );
-    Ok(versioned(&snapshot, &answer))
+    Ok(versioned_json(&snapshot, answer.to_json()))
 }
 
 /// A title, its licenses and blackouts, and where it is available at `at`.

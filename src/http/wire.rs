@@ -164,6 +164,36 @@ impl Batch<'_> {
     }
 }
 
+impl Listing<'_> {
+    /// The answer as JSON, byte for byte what `Serialize` writes (see `Availability::to_json`):
+    /// a page holds up to 10,000 titles, each with four fields.
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut json = Json(Vec::with_capacity(256 + 96 * self.titles.len()));
+        json.raw("{\"location\":");
+        self.location.write(&mut json);
+        json.raw(",\"at\":");
+        json.instant(Some(self.at));
+        json.raw(",\"catalog_version\":");
+        json.string(self.catalog_version);
+        json.raw(",\"titles\":[");
+        for (n, title) in self.titles.iter().enumerate() {
+            json.raw(if n > 0 { ",{\"id\":" } else { "{\"id\":" });
+            json.string(title.id);
+            json.raw(",\"name\":");
+            json.string(title.name);
+            json.raw(",\"license\":");
+            json.optional_string(title.license);
+            json.raw(",\"available_until\":");
+            json.instant(title.available_until);
+            json.raw("}");
+        }
+        json.raw("],\"next_after\":");
+        json.optional_string(self.next_after);
+        json.raw("}");
+        json.0
+    }
+}
+
 impl TitleDecision<'_> {
     /// The fields, in `Serialize`'s order, without the braces.
     fn write_fields(&self, json: &mut Json) {
@@ -722,6 +752,34 @@ mod tests {
                 BatchResult::Decision(decision("b", None, None)),
             ],
         });
+    }
+
+    #[test]
+    fn a_listing_is_written_as_serde_writes_it() {
+        let location = location("203.0.113.9".parse().unwrap(), Some("JP"));
+        let titles = |n: usize| {
+            (0..n)
+                .map(|k| ListedTitle {
+                    id: ["a", "b\"c", "d"][k % 3],
+                    name: ["Maple & Main", "Tab\there", "🎬 ünïcode"][k % 3],
+                    license: [None, Some("l\\1"), Some("")][k % 3],
+                    available_until: [None, Some(instant(AT))][k % 2],
+                })
+                .collect::<Vec<_>>()
+        };
+        for (n, next_after) in [(0, None), (1, Some("a")), (7, Some("d\n"))] {
+            let answer = Listing {
+                location,
+                at: instant(AT),
+                catalog_version: "v1",
+                titles: titles(n),
+                next_after,
+            };
+            assert_eq!(
+                String::from_utf8(answer.to_json()).unwrap(),
+                serde_json::to_string(&answer).unwrap()
+            );
+        }
     }
 
     proptest! {
