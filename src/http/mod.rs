@@ -67,10 +67,11 @@ pub fn router(state: AppState) -> Api {
     }
 }
 
-/// The service `serve` runs on each connection and tests drive with `oneshot`: `observe`
-/// around every request, then the router, except for `GET /v1/availability` and
-/// `GET /v1/titles` — the questions nearly every request asks — which go to their handlers
-/// directly, without the router's dispatch and its boxed copies of the route.
+/// The service `serve` runs on each connection and tests drive with `oneshot`: an
+/// `Observation` and the in-flight limit around every request, then the router (through
+/// `observe`), except for `GET /v1/availability` and `GET /v1/titles` over HTTP/1 — the
+/// questions nearly every request asks — which go to their handlers directly, without the
+/// router's dispatch and its boxed copies of the route.
 #[derive(Debug, Clone)]
 pub struct Api {
     router: Router,
@@ -88,14 +89,21 @@ impl Api {
 }
 
 impl Api {
-    /// The answer to `request`. `GET /v1/availability` and `GET /v1/titles` are answered
-    /// here and now, from the borrowed state: nothing in them waits, and neither the state
-    /// nor the service is copied (each copy would write reference counts that both cores
-    /// share).
+    /// The answer to `request`. Over HTTP/1, `GET /v1/availability` and `GET /v1/titles`
+    /// are answered here and now, from the borrowed state: nothing in them waits, and neither
+    /// the state nor the service is copied (each copy would write reference counts that both
+    /// cores share). hyper polls an HTTP/1 answer on the connection's task anyway, while it
+    /// calls the service for every HTTP/2 stream on the connection's task and spawns the
+    /// answer: there the work stays in the answer, so that the streams of one connection are
+    /// answered side by side and the connection keeps reading frames meanwhile.
     fn respond(&self, mut request: Request) -> Answer {
         let peer = peer_of(request.extensions()).or(self.peer);
         let direct = match request.uri().path() {
-            _ if request.method() != axum::http::Method::GET => None,
+            _ if request.method() != axum::http::Method::GET
+                || request.version() > axum::http::Version::HTTP_11 =>
+            {
+                None
+            }
             "/v1/availability" => Some(availability::answer as Direct),
             "/v1/titles" => Some(titles::list as Direct),
             _ => None,
@@ -184,7 +192,7 @@ impl std::future::Future for Answer {
         match self.get_mut() {
             Answer::Ready(response) => std::task::Poll::Ready(Ok(response
                 .take()
-                .expect("hyper and oneshot never poll an answer again once it is ready"))),
+                .expect("an answer polled after completion: hyper and oneshot never do"))),
             Answer::Routed(future) => future.as_mut().poll(context).map(Ok),
         }
     }

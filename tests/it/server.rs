@@ -100,6 +100,69 @@ impl Running {
     }
 }
 
+#[tokio::test]
+async fn http2_streams_get_the_answers_http1_requests_get() {
+    let server = start(demo_config()).await;
+    let addr = server.addr;
+    let paths = [
+        "/v1/availability?ip=192.0.2.100&title=maple-and-main&at=2026-06-01T00:00:00Z",
+        "/v1/availability?ip=192.0.2.100&title=no-such-title",
+        "/v1/titles?ip=192.0.2.5&at=2026-06-01T00:00:00Z",
+        "/v1/titles?ip=192.0.2.5&limit=0",
+        "/v1/locate?ip=2001:db8:3::1",
+        "/v1/nope",
+    ];
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (sender, connection) = hyper::client::conn::http2::handshake(
+        TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    // Every stream at once on the one connection, each path a few times.
+    let mut streams = tokio::task::JoinSet::new();
+    for round in 0..4 {
+        for (n, path) in paths.iter().enumerate() {
+            let mut sender = sender.clone();
+            let request = hyper::Request::get(format!("http://{addr}{path}"))
+                .body(Empty::<Bytes>::new())
+                .unwrap();
+            streams.spawn(async move {
+                let response = sender.send_request(request).await.unwrap();
+                assert_eq!(response.version(), hyper::Version::HTTP_2);
+                let status = response.status().as_u16();
+                let version = response.headers()["x-catalog-version"]
+                    .to_str()
+                    .unwrap()
+                    .to_owned();
+                let bytes = response.into_body().collect().await.unwrap().to_bytes();
+                (
+                    round,
+                    n,
+                    status,
+                    version,
+                    serde_json::from_slice::<Value>(&bytes).unwrap(),
+                )
+            });
+        }
+    }
+    let http1 = client();
+    let mut answered = 0;
+    while let Some(answer) = streams.join_next().await {
+        let (_, n, status, version, body) = answer.unwrap();
+        assert_eq!(
+            (status, version, body),
+            fetch(&http1, addr, paths[n]).await.unwrap(),
+            "{}",
+            paths[n]
+        );
+        answered += 1;
+    }
+    assert_eq!(answered, 4 * paths.len());
+    server.shutdown().await;
+}
+
 /// A server on a copy of the demo catalog in a temporary folder, with `adjust` applied to the
 /// configuration; the folder lives as long as the returned guard.
 pub(crate) async fn start_on_catalog_copy(
@@ -401,6 +464,10 @@ fn the_log_never_holds_a_full_client_address() {
                 format!("/v1/locate?ip={asked}"),
                 "/v1/locate".to_owned(),
                 "/v1/nope".to_owned(),
+                "/v1/availability?title=maple-and-main".to_owned(),
+                format!("/v1/availability?title=maple-and-main&ip={asked}"),
+                "/v1/titles?limit=1".to_owned(),
+                "/v1/availability?title=no-such-title".to_owned(),
             ] {
                 let request = hyper::Request::get(format!("http://{addr}{path}"))
                     .header("x-forwarded-for", forwarded)
