@@ -1,5 +1,7 @@
 //! The JSON shapes of SPEC §4: the only place that knows them. `--json` in the CLI uses the
-//! same structs, so the two can never disagree.
+//! same structs, so the two can never disagree. The answers to availability, batch and
+//! listing requests are also written by `to_json`, without serde; tests hold its bytes to
+//! `Serialize`'s.
 
 use std::net::IpAddr;
 
@@ -816,6 +818,58 @@ mod tests {
                 catalog_version: &version,
             };
             prop_assert_eq!(answer.to_json(), serde_json::to_vec(&answer).unwrap());
+        }
+
+        #[test]
+        fn any_listing_and_batch_are_written_as_serde_writes_them(
+            titles in proptest::collection::vec(
+                (any::<String>(), any::<String>(), proptest::option::of(any::<String>()), any::<bool>()),
+                0..6,
+            ),
+            next_after in proptest::option::of(any::<String>()),
+            version in any::<String>(),
+            seconds in Timestamp::MIN.as_second() + 1..Timestamp::MAX.as_second(),
+            nanos in 0i32..1_000_000_000,
+            errors in proptest::collection::vec(any::<bool>(), 0..6),
+        ) {
+            let at = Instant(Timestamp::new(seconds, nanos).unwrap());
+            let location = location("2001:db8::7".parse().unwrap(), Some("FR"));
+            let listing = Listing {
+                location,
+                at,
+                catalog_version: &version,
+                titles: titles
+                    .iter()
+                    .map(|(id, name, license, until)| ListedTitle {
+                        id,
+                        name,
+                        license: license.as_deref(),
+                        available_until: until.then_some(at),
+                    })
+                    .collect(),
+                next_after: next_after.as_deref(),
+            };
+            prop_assert_eq!(listing.to_json(), serde_json::to_vec(&listing).unwrap());
+            let batch = Batch {
+                location,
+                at,
+                catalog_version: &version,
+                results: titles
+                    .iter()
+                    .zip(&errors)
+                    .map(|((id, name, license, _), &error)| {
+                        if error {
+                            BatchResult::Error {
+                                title: id.clone(),
+                                error: ErrorDetail { code: "unknown_title", message: name.clone() },
+                            }
+                        } else {
+                            BatchResult::Decision(decision(id, license.as_deref(), Some(at)))
+                        }
+                    })
+                    .collect(),
+            };
+            prop_assert_eq!(batch.to_json(), serde_json::to_vec(&batch).unwrap());
         }
     }
 }

@@ -540,11 +540,13 @@ async fn requests_beyond_the_in_flight_limit_are_refused_at_once_with_503() {
         state.in_flight().try_enter().unwrap(),
     ];
     let ask = "/v1/availability?ip=192.0.2.100&title=maple-and-main";
-    assert_error(
-        &get(&router, ask).await,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "overloaded",
-    );
+    for path in [ask, "/v1/titles?ip=192.0.2.5", "/v1/locate?ip=192.0.2.5"] {
+        assert_error(
+            &get(&router, path).await,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+        );
+    }
     assert_error(
         &post_json(&router, "/v1/availability", r#"{"titles": ["ironwood"]}"#).await,
         StatusCode::SERVICE_UNAVAILABLE,

@@ -177,6 +177,25 @@ fn probes(networks: &[IpNet], random: &[u128]) -> Vec<IpAddr> {
         probes.push(IpAddr::V6(Ipv6Addr::from(bits)));
         probes.push(IpAddr::V4(Ipv4Addr::from(bits as u32)));
         probes.push(IpAddr::V6(Ipv4Addr::from(bits as u32).to_ipv6_mapped()));
+        // `::/64` beside the mapped and compatible ranges, which the index answers apart.
+        probes.push(IpAddr::V6(Ipv6Addr::from(bits >> 64)));
+    }
+    for edge in [
+        "::",
+        "::1",
+        "::ffff:ffff",
+        "::1:0:0",
+        "::fffe:ffff:ffff",
+        "::1:0:0:0",
+    ]
+    .into_iter()
+    .chain([
+        "::ffff:0:0",
+        "::ffff:ffff:ffff",
+        "::1:ffff:1.2.3.4",
+        "::ffff:ffff:ffff:ffff",
+    ]) {
+        probes.push(edge.parse().unwrap());
     }
     probes
 }
