@@ -116,6 +116,9 @@ impl Key for u32 {
     }
 }
 
+// `Wide::index` for `u128` shifts only the high half.
+const _: () = assert!(128 - <u128 as Key>::DIRECT_BITS[3] >= 64);
+
 impl Key for u128 {
     const MIN: u128 = 0;
     type Wide = u128;
