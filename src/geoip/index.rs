@@ -317,32 +317,37 @@ pub struct Trie<K: Key> {
     family: std::marker::PhantomData<K>,
 }
 
-/// The direct table, two bytes an entry when every value and node position fits in 15 bits
-/// (as in an IPv6 table, where few blocks of the top bits hold networks): half the cache
-/// lines for the same entries.
+/// The direct table, two bytes an entry when the node positions and the values fit in 16
+/// bits together (as in IPv6 tables, where few blocks of the top bits hold networks, and
+/// the values are a few hundred locations): half the cache lines for the same entries.
 #[derive(Debug, Clone)]
 enum Direct {
-    Narrow(Box<[u16]>),
+    /// An entry below `split` is a node position; from `split` up, the value `entry - split`.
+    Narrow {
+        entries: Box<[u16]>,
+        split: u32,
+    },
     Wide(Box<[u32]>),
 }
 
-/// `LEAF` in a narrow direct entry.
-const NARROW_LEAF: u16 = 1 << 15;
-
 impl Direct {
     fn new(entries: Vec<u32>) -> Direct {
+        let split = entries
+            .iter()
+            .filter(|&&entry| entry & LEAF == 0)
+            .map(|&position| position + 1)
+            .max()
+            .unwrap_or(0);
         let narrow = |&entry: &u32| {
-            let value = u16::try_from(entry & !LEAF)
-                .ok()
-                .filter(|value| value & NARROW_LEAF == 0)?;
-            Some(if entry & LEAF != 0 {
-                value | NARROW_LEAF
+            let entry = if entry & LEAF != 0 {
+                split.checked_add(entry & !LEAF)?
             } else {
-                value
-            })
+                entry
+            };
+            u16::try_from(entry).ok()
         };
         match entries.iter().map(narrow).collect() {
-            Some(narrow) => Direct::Narrow(narrow),
+            Some(entries) => Direct::Narrow { entries, split },
             None => Direct::Wide(entries.into_boxed_slice()),
         }
     }
@@ -351,9 +356,13 @@ impl Direct {
     #[inline]
     fn get(&self, at: usize) -> u32 {
         match self {
-            Direct::Narrow(entries) => {
+            Direct::Narrow { entries, split } => {
                 let entry = u32::from(entries[at]);
-                (entry & !u32::from(NARROW_LEAF)) | (entry & u32::from(NARROW_LEAF)) << 16
+                if entry >= *split {
+                    LEAF | (entry - split)
+                } else {
+                    entry
+                }
             }
             Direct::Wide(entries) => entries[at],
         }
@@ -361,7 +370,7 @@ impl Direct {
 
     fn bytes(&self) -> usize {
         match self {
-            Direct::Narrow(entries) => entries.len() * 2,
+            Direct::Narrow { entries, .. } => entries.len() * 2,
             Direct::Wide(entries) => entries.len() * 4,
         }
     }
@@ -774,28 +783,44 @@ mod tests {
     }
 
     #[test]
-    fn narrow_direct_entries_keep_every_value_up_to_fifteen_bits() {
-        let entries = vec![LEAF | 0x7fff, 0x7fff, LEAF, 0, 5];
+    fn narrow_direct_entries_keep_node_positions_and_values_that_fit_in_16_bits_together() {
+        // Nodes 0..=0x7fff and values up to 0x7fff: 0x8000 + 0x7fff = 0xffff.
+        let entries = vec![LEAF | 0x7fff, 0x7fff, LEAF, 0, 5, LEAF | 1];
         let direct = Direct::new(entries.clone());
-        assert!(matches!(direct, Direct::Narrow(_)));
+        assert!(matches!(direct, Direct::Narrow { split: 0x8000, .. }));
         for (at, &entry) in entries.iter().enumerate() {
             assert_eq!(direct.get(at), entry);
         }
-        for wide in [LEAF | 0x8000, 0x8000] {
-            assert!(matches!(Direct::new(vec![0, wide]), Direct::Wide(_)));
+        // More nodes than 15 bits hold, few values (a crowded IPv6 table).
+        let entries = vec![0xfff0, LEAF | 14, 3, LEAF];
+        let direct = Direct::new(entries.clone());
+        assert!(matches!(direct, Direct::Narrow { .. }));
+        for (at, &entry) in entries.iter().enumerate() {
+            assert_eq!(direct.get(at), entry);
         }
+        for wide in [
+            vec![0x7fff, LEAF | 0x8000],
+            vec![0xffff, LEAF],
+            vec![LEAF | 0x1_0000],
+        ] {
+            assert!(matches!(Direct::new(wide), Direct::Wide(_)));
+        }
+        assert!(matches!(
+            Direct::new(vec![LEAF | 0xffff]),
+            Direct::Narrow { split: 0, .. }
+        ));
     }
 
     #[test]
     fn the_direct_table_is_narrow_only_when_every_entry_fits_and_answers_alike() {
-        for (base, narrow) in [(0, true), (40_000, false)] {
+        for (base, narrow) in [(0, true), (40_000, true), (70_000, false)] {
             let (blocks, probes) = random_blocks(32, 3_000, 9);
             let blocks = blocks
                 .iter()
                 .map(|&(first, last, value)| (first as u32, last as u32, value + base))
                 .collect();
             let (ranges, trie) = both(blocks, base + 7);
-            assert_eq!(matches!(trie.direct, Direct::Narrow(_)), narrow);
+            assert_eq!(matches!(trie.direct, Direct::Narrow { .. }), narrow);
             for probe in probes {
                 let key = probe as u32;
                 assert_eq!(
