@@ -86,9 +86,7 @@ impl Api {
         self.peer = Some(peer);
         self
     }
-}
 
-impl Api {
     /// The answer to `request`. Over HTTP/1, `GET /v1/availability` and `GET /v1/titles`
     /// are answered here and now, from the borrowed state: nothing in them waits, and neither
     /// the state nor the service is copied (each copy would write reference counts that both
