@@ -133,12 +133,7 @@ impl Batch<'_> {
     /// The answer as JSON, byte for byte what `Serialize` writes (see `Availability::to_json`).
     pub fn to_json(&self) -> Vec<u8> {
         let mut json = Json(Vec::with_capacity(256 + 192 * self.results.len()));
-        json.raw("{\"location\":");
-        self.location.write(&mut json);
-        json.raw(",\"at\":");
-        json.instant(Some(self.at));
-        json.raw(",\"catalog_version\":");
-        json.string(self.catalog_version);
+        json.head(&self.location, self.at, self.catalog_version);
         json.raw(",\"results\":[");
         for (n, result) in self.results.iter().enumerate() {
             if n > 0 {
@@ -171,12 +166,7 @@ impl Listing<'_> {
     /// a page holds up to 10,000 titles, each with four fields.
     pub fn to_json(&self) -> Vec<u8> {
         let mut json = Json(Vec::with_capacity(256 + 96 * self.titles.len()));
-        json.raw("{\"location\":");
-        self.location.write(&mut json);
-        json.raw(",\"at\":");
-        json.instant(Some(self.at));
-        json.raw(",\"catalog_version\":");
-        json.string(self.catalog_version);
+        json.head(&self.location, self.at, self.catalog_version);
         json.raw(",\"titles\":[");
         for (n, title) in self.titles.iter().enumerate() {
             json.raw(if n > 0 { ",{\"id\":" } else { "{\"id\":" });
@@ -236,6 +226,16 @@ impl Location<'_> {
 struct Json(Vec<u8>);
 
 impl Json {
+    /// How batch and listing answers begin: `{"location":…,"at":…,"catalog_version":…`.
+    fn head(&mut self, location: &Location, at: Instant, catalog_version: &str) {
+        self.raw("{\"location\":");
+        location.write(self);
+        self.raw(",\"at\":");
+        self.instant(Some(at));
+        self.raw(",\"catalog_version\":");
+        self.string(catalog_version);
+    }
+
     /// Literal JSON: punctuation and field names.
     fn raw(&mut self, json: &str) {
         self.0.extend_from_slice(json.as_bytes());
