@@ -618,8 +618,12 @@ impl Catalog {
     /// unknown location) gives the worldwide titles alone.
     pub(crate) fn candidates(&self, country: Option<CountryCode>) -> Merged<'_> {
         match country {
-            None => Merged::new(&self.worldwide_unknown, None),
-            Some(country) => Merged::new(&self.worldwide, Some(&self.by_country[country.slot()])),
+            None => Merged::new(&self.worldwide_unknown, None, &self.records),
+            Some(country) => Merged::new(
+                &self.worldwide,
+                Some(&self.by_country[country.slot()]),
+                &self.records,
+            ),
         }
     }
 }

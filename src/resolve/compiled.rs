@@ -359,19 +359,26 @@ pub(crate) struct Merged<'a> {
     local: Entries<'a>,
     next_worldwide: Option<Entry<'a>>,
     next_local: Option<Entry<'a>>,
+    /// The country's stream further on, to ask for records before the walk needs them.
+    ahead: Lookahead<'a>,
     /// At most this many entries.
     pub(crate) bound: usize,
 }
 
 impl<'a> Merged<'a> {
     /// `local` may be empty (an unknown location: the worldwide titles alone).
-    pub(crate) fn new(worldwide: &'a Stream, local: Option<&'a Stream>) -> Merged<'a> {
+    pub(crate) fn new(
+        worldwide: &'a Stream,
+        local: Option<&'a Stream>,
+        records: &'a [Arc<[u64]>],
+    ) -> Merged<'a> {
         let mut worldwide_entries = worldwide.entries();
         let mut local_entries = Entries { words: &[] };
         if let Some(local) = local {
             local_entries = local.entries();
         }
         Merged {
+            ahead: Lookahead::new(&local_entries, records),
             next_worldwide: worldwide_entries.next(),
             next_local: local_entries.next(),
             worldwide: worldwide_entries,
@@ -398,11 +405,66 @@ impl<'a> Iterator for Merged<'a> {
             }
         };
         if take_local {
+            self.ahead.step();
             std::mem::replace(&mut self.next_local, self.local.next())
         } else {
             std::mem::replace(&mut self.next_worldwide, self.worldwide.next())
         }
     }
+}
+
+/// Two walks of a country's stream ahead of a listing, which ask the cache for what the
+/// timelines kept in records will need: the record table's slot [`AHEAD`] × 2 entries ahead, the
+/// timeline itself (through the slot, fetched by then) `AHEAD` entries ahead. Each such
+/// timeline is a line of its own among the records (6,335 titles of 100k name every
+/// country): asked for one at a time, as the walk reaches them, each is a wait for memory.
+#[derive(Debug, Clone)]
+struct Lookahead<'a> {
+    near: Entries<'a>,
+    far: Entries<'a>,
+    records: &'a [Arc<[u64]>],
+}
+
+/// Entries of a country's stream between the walk and the timelines it asks for: 8 to 64
+/// measured alike (87–94 ns a returned title against 117 without, in one run), 16 leaves
+/// room for a slower memory.
+const AHEAD: usize = 16;
+
+impl<'a> Lookahead<'a> {
+    fn new(entries: &Entries<'a>, records: &'a [Arc<[u64]>]) -> Lookahead<'a> {
+        let mut near = entries.clone();
+        near.nth(AHEAD - 1);
+        let mut far = near.clone();
+        far.nth(AHEAD - 1);
+        Lookahead { near, far, records }
+    }
+
+    /// Moves both walks one entry on.
+    #[inline]
+    fn step(&mut self) {
+        if let Some(entry) = self.far.next()
+            && entry.header & ENTRY_ELSEWHERE != 0
+            && let Some(slot) = self.records.get(entry.position() as usize)
+        {
+            prefetch(slot);
+        }
+        if let Some(entry) = self.near.next()
+            && entry.header & ENTRY_ELSEWHERE != 0
+            && let Some(record) = self.records.get(entry.position() as usize)
+            && let Some(word) = record.get(entry.words[0] as usize)
+        {
+            prefetch(word);
+        }
+    }
+}
+
+/// Asks for the cache line holding `value`: a hint, which changes no result.
+#[inline]
+fn prefetch<T>(value: &T) {
+    #[cfg(target_arch = "x86_64")]
+    safe_arch::prefetch_t0(value);
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = value;
 }
 
 /// One title of a stream: small, since a listing moves one through the merge per title.
