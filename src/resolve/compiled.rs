@@ -414,8 +414,8 @@ impl<'a> Iterator for Merged<'a> {
 }
 
 /// Two walks of a country's stream ahead of a listing, which ask the cache for what the
-/// timelines kept in records will need: the record table's slot [`AHEAD`] × 2 entries ahead, the
-/// timeline itself (through the slot, fetched by then) `AHEAD` entries ahead. Each such
+/// timelines kept in records will need: the record table's slot `2 × AHEAD` entries ahead,
+/// the timeline itself (through the slot, fetched by then) `AHEAD` entries ahead. Each such
 /// timeline is a line of its own among the records (6,335 titles of 100k name every
 /// country): asked for one at a time, as the walk reaches them, each is a wait for memory.
 #[derive(Debug, Clone)]
@@ -451,7 +451,8 @@ impl<'a> Lookahead<'a> {
         if let Some(entry) = self.near.next()
             && entry.header & ENTRY_ELSEWHERE != 0
             && let Some(record) = self.records.get(entry.position() as usize)
-            && let Some(word) = record.get(entry.words[0] as usize)
+            && let Some(&offset) = entry.words.first()
+            && let Some(word) = record.get(offset as usize)
         {
             prefetch(word);
         }
