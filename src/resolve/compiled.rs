@@ -416,8 +416,9 @@ impl<'a> Iterator for Merged<'a> {
 /// Two walks of a country's stream ahead of a listing, which ask the cache for what the
 /// timelines kept in records will need: the record table's slot `2 × AHEAD` entries ahead,
 /// the timeline itself (through the slot, fetched by then) `AHEAD` entries ahead. Each such
-/// timeline is a line of its own among the records (6,335 titles of 100k name every
-/// country): asked for one at a time, as the walk reaches them, each is a wait for memory.
+/// timeline is a line of its own among the records (6,335 of the benchmark catalog's 100k
+/// titles name every country): asked for one at a time, as the walk reaches them, each is
+/// a wait for memory.
 #[derive(Debug, Clone)]
 struct Lookahead<'a> {
     near: Entries<'a>,
