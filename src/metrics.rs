@@ -82,13 +82,10 @@ impl Shards {
 
     /// Requests started less requests ended, over all shards.
     fn in_progress(&self) -> i64 {
-        self.shards
-            .iter()
-            .map(|shard| shard.in_progress.load(Ordering::Relaxed))
-            .sum()
+        self.sum(|shard| shard.in_progress.load(Ordering::Relaxed))
     }
 
-    fn sum(&self, each: impl Fn(&Shard) -> u64) -> u64 {
+    fn sum<T: std::iter::Sum>(&self, each: impl Fn(&Shard) -> T) -> T {
         self.shards.iter().map(each).sum()
     }
 }

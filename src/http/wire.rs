@@ -676,21 +676,20 @@ mod tests {
         }
     }
 
-    /// `to_json` against serde's encoding of the same answer.
-    fn check_availability(answer: &Availability) {
-        let expected = serde_json::to_vec(answer).unwrap();
+    /// `written` (an answer's `to_json`) against serde's encoding of the same answer.
+    fn same_as_serde(answer: &impl Serialize, written: Vec<u8>) {
         assert_eq!(
-            String::from_utf8(answer.to_json()).unwrap(),
-            String::from_utf8(expected).unwrap()
+            String::from_utf8(written).unwrap(),
+            serde_json::to_string(answer).unwrap()
         );
     }
 
+    fn check_availability(answer: &Availability) {
+        same_as_serde(answer, answer.to_json());
+    }
+
     fn check_batch(answer: &Batch) {
-        let expected = serde_json::to_vec(answer).unwrap();
-        assert_eq!(
-            String::from_utf8(answer.to_json()).unwrap(),
-            String::from_utf8(expected).unwrap()
-        );
+        same_as_serde(answer, answer.to_json());
     }
 
     const AT: &str = "2026-12-01T15:55:31Z";
@@ -777,10 +776,7 @@ mod tests {
                 titles: titles(n),
                 next_after,
             };
-            assert_eq!(
-                String::from_utf8(answer.to_json()).unwrap(),
-                serde_json::to_string(&answer).unwrap()
-            );
+            same_as_serde(&answer, answer.to_json());
         }
     }
 
