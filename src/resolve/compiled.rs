@@ -801,6 +801,9 @@ fn body(title: &Title, start: usize) -> Option<(u64, Body)> {
         by_content: FxHashMap::default(),
         by_signature: FxHashMap::default(),
         by_instants: FxHashMap::default(),
+        rules: Vec::new(),
+        instants: Vec::new(),
+        scratch: Scratch::default(),
     };
     let explicit = explicitly_named(title);
     let mut entries = Vec::with_capacity(named.len());
@@ -853,16 +856,32 @@ struct Timelines {
     by_signature: FxHashMap<Vec<Rule>, u16>,
     /// Countries no rule names, by the window ends of the worldwide rules read there.
     by_instants: FxHashMap<Vec<Option<Timestamp>>, u16>,
+    /// The rules that apply in the place being compiled, and the window ends read there:
+    /// kept from place to place (a title naming every country has hundreds), so that only a
+    /// place unlike those before it costs an allocation.
+    rules: Vec<Rule>,
+    instants: Vec<Option<Timestamp>>,
+    scratch: Scratch,
+}
+
+/// Where a timeline is worked out before it is looked up among those already written.
+#[derive(Debug, Default)]
+struct Scratch {
+    changes: Vec<i64>,
+    decisions: Vec<u32>,
+    /// The timeline as the record keeps it.
+    words: Vec<u64>,
 }
 
 impl Timelines {
     fn for_country(&mut self, title: &Title, country: CountryCode) -> Option<u16> {
-        let rules = applicable(title, Some(country));
-        if let Some(&offset) = self.by_signature.get(&rules) {
+        applicable(title, Some(country), &mut self.rules);
+        if let Some(&offset) = self.by_signature.get(self.rules.as_slice()) {
             return Some(offset);
         }
-        let offset = self.add(timeline(title, Some(country), &rules)?)?;
-        self.by_signature.insert(rules, offset);
+        timeline(title, Some(country), &self.rules, &mut self.scratch)?;
+        let offset = self.add()?;
+        self.by_signature.insert(self.rules.clone(), offset);
         Some(offset)
     }
 
@@ -880,31 +899,37 @@ impl Timelines {
             .iter()
             .filter(|blackout| blackout.territories.world)
             .map(|blackout| (&blackout.window, End::BlackoutStart, End::BlackoutEnd));
-        let mut instants = Vec::new();
+        self.instants.clear();
         for (window, start, end) in licenses.chain(blackouts) {
-            instants.push(Window::instant(&window.start, start, at));
-            instants.push(Window::instant(&window.end, end, at));
+            self.instants
+                .push(Window::instant(&window.start, start, at));
+            self.instants.push(Window::instant(&window.end, end, at));
         }
-        if let Some(&offset) = self.by_instants.get(&instants) {
+        if let Some(&offset) = self.by_instants.get(self.instants.as_slice()) {
             return Some(offset);
         }
-        let offset = self.add(timeline(title, at, &applicable(title, at))?)?;
-        self.by_instants.insert(instants, offset);
+        applicable(title, at, &mut self.rules);
+        timeline(title, at, &self.rules, &mut self.scratch)?;
+        let offset = self.add()?;
+        self.by_instants.insert(self.instants.clone(), offset);
         Some(offset)
     }
 
     fn for_unknown_location(&mut self, title: &Title) -> Option<u16> {
-        let rules = applicable(title, None);
-        self.add(timeline(title, None, &rules)?)
+        applicable(title, None, &mut self.rules);
+        timeline(title, None, &self.rules, &mut self.scratch)?;
+        self.add()
     }
 
-    fn add(&mut self, timeline: Vec<u64>) -> Option<u16> {
-        if let Some(&offset) = self.by_content.get(&timeline) {
+    /// Writes the timeline just worked out, unless the record has it already.
+    fn add(&mut self) -> Option<u16> {
+        let timeline = &self.scratch.words;
+        if let Some(&offset) = self.by_content.get(timeline.as_slice()) {
             return Some(offset);
         }
         let offset = u16::try_from(self.start + self.words.len()).ok()?;
-        self.words.extend_from_slice(&timeline);
-        self.by_content.insert(timeline, offset);
+        self.words.extend_from_slice(timeline);
+        self.by_content.insert(timeline.clone(), offset);
         Some(offset)
     }
 }
@@ -924,14 +949,14 @@ struct Rule {
 /// The licenses and blackouts whose windows can change `title`'s answer in `country` (`None`:
 /// an unknown location). The rules pass over a license whose territories miss the place, and
 /// over a blackout that misses it, whatever the time; at an unknown location only worldwide
-/// licenses grant, and any blackout in force denies.
-fn applicable(title: &Title, country: Option<CountryCode>) -> Vec<Rule> {
+/// licenses grant, and any blackout in force denies. Written into `rules`, emptied first.
+fn applicable(title: &Title, country: Option<CountryCode>, rules: &mut Vec<Rule>) {
     let matches = |territories: &Territories| match country {
         Some(country) => territories.matches(country, None),
         None if territories.world => Match::Yes,
         None => Match::IfRegionKnown,
     };
-    let mut rules = Vec::new();
+    rules.clear();
     for (index, license) in title.licenses.iter().enumerate() {
         let applies = match country {
             Some(country) => license.territories.matches(country, None) != Match::No,
@@ -959,14 +984,24 @@ fn applicable(title: &Title, country: Option<CountryCode>) -> Vec<Rule> {
             });
         }
     }
-    rules
 }
 
 /// The timeline of `title` in `country` (`None`: an unknown location) with the region
 /// unknown, no platform and no anonymizer, given the rules that apply there; `None` when an
-/// instant has a fraction of a second or there are too many changes for the layout.
-fn timeline(title: &Title, country: Option<CountryCode>, applicable: &[Rule]) -> Option<Vec<u64>> {
-    let mut changes = Vec::with_capacity(2 * applicable.len());
+/// instant has a fraction of a second or there are too many changes for the layout. Written
+/// into `scratch.words`.
+fn timeline(
+    title: &Title,
+    country: Option<CountryCode>,
+    applicable: &[Rule],
+    scratch: &mut Scratch,
+) -> Option<()> {
+    let Scratch {
+        changes,
+        decisions,
+        words,
+    } = scratch;
+    changes.clear();
     for instant in applicable
         .iter()
         .flat_map(|rule| [rule.start, rule.end])
@@ -992,7 +1027,7 @@ fn timeline(title: &Title, country: Option<CountryCode>, applicable: &[Rule]) ->
         },
         anonymizer: false,
     };
-    let mut decisions = Vec::with_capacity(changes.len() + 1);
+    decisions.clear();
     for stretch in 0..=changes.len() {
         let at = match stretch {
             0 => Timestamp::MIN,
@@ -1004,13 +1039,17 @@ fn timeline(title: &Title, country: Option<CountryCode>, applicable: &[Rule]) ->
             home: None,
             policy: AnonymizerPolicy::Allow,
         };
-        decisions.push(pack(&rules::title(title, &location, &query), &changes)?);
+        decisions.push(pack(&rules::title(title, &location, &query), changes)?);
     }
-    let mut words = Vec::with_capacity(1 + changes.len() + decisions.len().div_ceil(2));
+    words.clear();
     words.push(changes.len() as u64);
     words.extend(changes.iter().map(|&change| change as u64));
-    words.extend(as_words(&decisions));
-    Some(words)
+    // Packed two to a word, as `as_words` packs them.
+    let at = words.len();
+    words.resize(at + decisions.len().div_ceil(2), 0);
+    bytemuck::cast_slice_mut::<u64, u32>(&mut words[at..])[..decisions.len()]
+        .copy_from_slice(decisions);
+    Some(())
 }
 
 /// A decision in 32 bits: reason, license + 1, and `available_until` / `available_from` as
