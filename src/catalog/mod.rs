@@ -88,6 +88,37 @@ enum Field {
     Label,
 }
 
+/// One field as written: a list is kept joined by commas.
+enum Value<'a> {
+    Text(&'a str),
+    List(&'a [&'a str]),
+}
+
+impl Value<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Value::Text(text) => text.len(),
+            Value::List(items) => {
+                items.iter().map(|item| item.len()).sum::<usize>() + items.len().saturating_sub(1)
+            }
+        }
+    }
+
+    fn push_to(&self, text: &mut String) {
+        match self {
+            Value::Text(value) => text.push_str(value),
+            Value::List(items) => {
+                for (n, item) in items.iter().enumerate() {
+                    if n > 0 {
+                        text.push(',');
+                    }
+                    text.push_str(item);
+                }
+            }
+        }
+    }
+}
+
 /// The values of a license or blackout as written, to build an `AsWritten` from.
 #[derive(Debug, Default)]
 pub(crate) struct WrittenValues<'a> {
@@ -103,23 +134,21 @@ pub(crate) struct WrittenValues<'a> {
 
 impl AsWritten {
     pub(crate) fn new(written: &WrittenValues<'_>) -> AsWritten {
-        let territories = written.territories.join(",");
-        let exclude = written.exclude.join(",");
-        let platforms = written.platforms.as_ref().map(|list| list.join(","));
         let fields = [
-            Some(territories.as_str()),
-            Some(exclude.as_str()),
-            written.start,
-            written.end,
-            written.timezone,
-            platforms.as_deref(),
-            written.label,
+            Some(Value::List(&written.territories)),
+            Some(Value::List(&written.exclude)),
+            written.start.map(Value::Text),
+            written.end.map(Value::Text),
+            written.timezone.map(Value::Text),
+            written.platforms.as_deref().map(Value::List),
+            written.label.map(Value::Text),
         ];
-        let mut text = String::new();
+        // One allocation of the exact size: catalogs have hundreds of thousands of these.
+        let mut text = String::with_capacity(fields.iter().flatten().map(Value::len).sum());
         let mut as_written = AsWritten::default();
-        for (n, field) in fields.into_iter().enumerate() {
+        for (n, field) in fields.iter().enumerate() {
             if let Some(value) = field {
-                text.push_str(value);
+                value.push_to(&mut text);
                 as_written.present |= 1 << n;
             }
             as_written.ends[n] = text.len() as u32;
