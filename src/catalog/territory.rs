@@ -149,14 +149,14 @@ impl Territories {
     }
 
     /// Countries named whole (not through `@WORLD`), in code order.
-    pub fn countries(&self) -> Vec<CountryCode> {
-        match &self.countries {
-            Countries::Few { len, slots } => slots[..usize::from(*len)]
-                .iter()
-                .map(|&s| from_slot(usize::from(s)))
-                .collect(),
-            Countries::Many(set) => set.iter().collect(),
-        }
+    pub fn countries(&self) -> impl Iterator<Item = CountryCode> + '_ {
+        let (few, many) = match &self.countries {
+            Countries::Few { len, slots } => (&slots[..usize::from(*len)], None),
+            Countries::Many(set) => (&[][..], Some(set.iter())),
+        };
+        few.iter()
+            .map(|&slot| from_slot(usize::from(slot)))
+            .chain(many.into_iter().flatten())
     }
 
     /// Regions named.
@@ -283,11 +283,14 @@ impl Territory {
                 ))
             };
         }
-        let upper = text.to_ascii_uppercase();
-        let hint = if upper != text && known_code(&upper) {
-            format!(" (codes are upper case: `{upper}`)")
-        } else {
-            String::new()
+        // Only for a message: most codes are well written, and a catalog has millions.
+        let hint = || {
+            let upper = text.to_ascii_uppercase();
+            if upper != text && known_code(&upper) {
+                format!(" (codes are upper case: `{upper}`)")
+            } else {
+                String::new()
+            }
         };
         if text.contains('-') {
             if let Some(country) = iso3166::country_of_subdivision(text) {
@@ -298,12 +301,15 @@ impl Territory {
             }
             match RegionCode::parse(text) {
                 Some(region) if iso3166::is_subdivision(text) => Ok(Territory::Region(region)),
-                _ => Err(format!("unknown ISO 3166-2 region code `{text}`{hint}")),
+                _ => Err(format!("unknown ISO 3166-2 region code `{text}`{}", hint())),
             }
         } else {
             match CountryCode::parse(text) {
                 Some(country) if iso3166::is_country(text) => Ok(Territory::Country(country)),
-                _ => Err(format!("unknown ISO 3166-1 country code `{text}`{hint}")),
+                _ => Err(format!(
+                    "unknown ISO 3166-1 country code `{text}`{}",
+                    hint()
+                )),
             }
         }
     }
@@ -490,7 +496,7 @@ mod tests {
         let eu = territories(&["@EU"], &[]);
         assert_eq!(eu.matches(country("FR"), None), Match::Yes);
         assert_eq!(eu.matches(country("NO"), None), Match::No);
-        assert_eq!(eu.countries().len(), 27);
+        assert_eq!(eu.countries().count(), 27);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! read conservatively: a license opens at the latest local reading and closes at the
 //! earliest, a blackout starts at the earliest and ends at the latest. Never reads the clock.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -65,8 +66,8 @@ pub fn from_toml(datetime: &toml::value::Datetime) -> Result<Written, String> {
 /// How a local date-time without an offset is read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Zone {
-    /// One IANA zone (`UTC` by default).
-    Named(String, TimeZone),
+    /// One IANA zone (`UTC` by default), with its name as written.
+    Named(Cow<'static, str>, TimeZone),
     /// The zones of whichever territory is asked about.
     Territory,
 }
@@ -78,13 +79,13 @@ impl Zone {
             return Ok(Zone::Territory);
         }
         TimeZone::get(name)
-            .map(|tz| Zone::Named(name.to_owned(), tz))
+            .map(|tz| Zone::Named(Cow::Owned(name.to_owned()), tz))
             .map_err(|_| format!("unknown time zone `{name}` (an IANA name such as `Europe/Paris`, or `territory`)"))
     }
 
-    /// `UTC`, the default.
+    /// `UTC`, the default (without an allocation: nearly every window has it).
     pub fn utc() -> Zone {
-        Zone::Named("UTC".into(), TimeZone::UTC)
+        Zone::Named(Cow::Borrowed("UTC"), TimeZone::UTC)
     }
 }
 
