@@ -25,8 +25,8 @@
 
 use std::sync::Arc;
 
+use hashbrown::HashTable;
 use jiff::Timestamp;
-use rustc_hash::FxHashMap;
 
 use crate::catalog::territory::{Match, Territories, is_eu};
 use crate::catalog::time::{End, Window};
@@ -798,9 +798,9 @@ fn body(title: &Title, start: usize) -> Option<(u64, Body)> {
     let mut timelines = Timelines {
         start: entries_at + named.len().div_ceil(2),
         words: Vec::new(),
-        by_content: FxHashMap::default(),
-        by_signature: FxHashMap::default(),
-        by_instants: FxHashMap::default(),
+        by_content: HashTable::new(),
+        by_signature: Keyed::default(),
+        by_instants: Keyed::default(),
         rules: Vec::new(),
         instants: Vec::new(),
         scratch: Scratch::default(),
@@ -850,12 +850,13 @@ struct Timelines {
     /// Where the first timeline will stand in the record.
     start: usize,
     words: Vec<u64>,
-    by_content: FxHashMap<Vec<u64>, u16>,
+    /// The timelines written, by content: each as its place in `words` and its length.
+    by_content: HashTable<(u32, u32)>,
     /// Places where the same rules apply alike, with the same window ends, have the same
     /// timeline.
-    by_signature: FxHashMap<Vec<Rule>, u16>,
+    by_signature: Keyed<Rule>,
     /// Countries no rule names, by the window ends of the worldwide rules read there.
-    by_instants: FxHashMap<Vec<Option<Timestamp>>, u16>,
+    by_instants: Keyed<Option<Timestamp>>,
     /// The rules that apply in the place being compiled, and the window ends read there:
     /// kept from place to place (a title naming every country has hundreds), so that only a
     /// place unlike those before it costs an allocation.
@@ -876,12 +877,12 @@ struct Scratch {
 impl Timelines {
     fn for_country(&mut self, title: &Title, country: CountryCode) -> Option<u16> {
         applicable(title, Some(country), &mut self.rules);
-        if let Some(&offset) = self.by_signature.get(self.rules.as_slice()) {
+        if let Some(offset) = self.by_signature.get(&self.rules) {
             return Some(offset);
         }
         timeline(title, Some(country), &self.rules, &mut self.scratch)?;
         let offset = self.add()?;
-        self.by_signature.insert(self.rules.clone(), offset);
+        self.by_signature.insert(&self.rules, offset);
         Some(offset)
     }
 
@@ -905,13 +906,13 @@ impl Timelines {
                 .push(Window::instant(&window.start, start, at));
             self.instants.push(Window::instant(&window.end, end, at));
         }
-        if let Some(&offset) = self.by_instants.get(self.instants.as_slice()) {
+        if let Some(offset) = self.by_instants.get(&self.instants) {
             return Some(offset);
         }
         applicable(title, at, &mut self.rules);
         timeline(title, at, &self.rules, &mut self.scratch)?;
         let offset = self.add()?;
-        self.by_instants.insert(self.instants.clone(), offset);
+        self.by_instants.insert(&self.instants, offset);
         Some(offset)
     }
 
@@ -923,15 +924,70 @@ impl Timelines {
 
     /// Writes the timeline just worked out, unless the record has it already.
     fn add(&mut self) -> Option<u16> {
-        let timeline = &self.scratch.words;
-        if let Some(&offset) = self.by_content.get(timeline.as_slice()) {
-            return Some(offset);
-        }
-        let offset = u16::try_from(self.start + self.words.len()).ok()?;
-        self.words.extend_from_slice(timeline);
-        self.by_content.insert(timeline.clone(), offset);
-        Some(offset)
+        let timeline = self.scratch.words.as_slice();
+        let words = &mut self.words;
+        let hash = hash_of(timeline);
+        let written = |&(at, len): &(u32, u32)| &words[at as usize..][..len as usize];
+        let at = match self
+            .by_content
+            .find(hash, |entry| written(entry) == timeline)
+        {
+            Some(&(at, _)) => at as usize,
+            None => {
+                let at = words.len();
+                words.extend_from_slice(timeline);
+                let entry = (u32::try_from(at).ok()?, timeline.len() as u32);
+                let written =
+                    |&(at, len): &(u32, u32)| hash_of(&words[at as usize..][..len as usize]);
+                self.by_content.insert_unique(hash, entry, written);
+                at
+            }
+        };
+        u16::try_from(self.start + at).ok()
     }
+}
+
+/// Runs of `T`, each mapped to a timeline's offset: the runs kept one after another, so that
+/// a run is copied only when it is new.
+#[derive(Debug)]
+struct Keyed<T> {
+    runs: Vec<T>,
+    /// Each run as its place in `runs`, its length, and the offset it maps to.
+    table: HashTable<(u32, u32, u16)>,
+}
+
+impl<T> Default for Keyed<T> {
+    fn default() -> Keyed<T> {
+        Keyed {
+            runs: Vec::new(),
+            table: HashTable::new(),
+        }
+    }
+}
+
+impl<T: std::hash::Hash + Eq + Clone> Keyed<T> {
+    fn get(&self, run: &[T]) -> Option<u16> {
+        let kept = |&(at, len, _): &(u32, u32, u16)| &self.runs[at as usize..][..len as usize];
+        self.table
+            .find(hash_of(run), |entry| kept(entry) == run)
+            .map(|&(_, _, offset)| offset)
+    }
+
+    fn insert(&mut self, run: &[T], offset: u16) {
+        let at = self.runs.len() as u32;
+        self.runs.extend_from_slice(run);
+        let runs = &self.runs;
+        self.table.insert_unique(
+            hash_of(run),
+            (at, run.len() as u32, offset),
+            |&(at, len, _)| hash_of(&runs[at as usize..][..len as usize]),
+        );
+    }
+}
+
+fn hash_of<T: std::hash::Hash + ?Sized>(value: &T) -> u64 {
+    use std::hash::BuildHasher;
+    rustc_hash::FxBuildHasher.hash_one(value)
 }
 
 /// A license or blackout that can apply in a place: which one, how its territories (and a
