@@ -858,8 +858,8 @@ struct Timelines {
     /// Countries no rule names, by the window ends of the worldwide rules read there.
     by_instants: Keyed<Option<Timestamp>>,
     /// The rules that apply in the place being compiled, and the window ends read there:
-    /// kept from place to place (a title naming every country has hundreds), so that only a
-    /// place unlike those before it costs an allocation.
+    /// kept from place to place (a title naming every country has hundreds), so that a place
+    /// allocates nothing of its own.
     rules: Vec<Rule>,
     instants: Vec<Option<Timestamp>>,
     scratch: Scratch,
