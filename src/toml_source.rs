@@ -37,6 +37,54 @@ impl<'d, 't> Table<'d, 't> {
     }
 }
 
+/// A type a field is read as. A value of that type in the parse tree (nearly every value) is
+/// read from the tree as it is; anything else goes through serde, which says what is wrong.
+/// Reading through serde copies the value's tree first (a list, every item of it), and a
+/// large catalog has millions of fields.
+pub(crate) trait FromTree: DeserializeOwned {
+    /// `None` when `value` is not of this type.
+    fn from_tree(value: &Spanned<DeValue<'_>>) -> Option<Self>;
+}
+
+impl FromTree for String {
+    fn from_tree(value: &Spanned<DeValue<'_>>) -> Option<String> {
+        match value.get_ref() {
+            DeValue::String(text) => Some(text.as_ref().to_owned()),
+            _ => None,
+        }
+    }
+}
+
+impl FromTree for bool {
+    fn from_tree(value: &Spanned<DeValue<'_>>) -> Option<bool> {
+        match value.get_ref() {
+            DeValue::Boolean(flag) => Some(*flag),
+            _ => None,
+        }
+    }
+}
+
+impl FromTree for toml::value::Datetime {
+    fn from_tree(value: &Spanned<DeValue<'_>>) -> Option<toml::value::Datetime> {
+        match value.get_ref() {
+            DeValue::Datetime(datetime) => Some(*datetime),
+            _ => None,
+        }
+    }
+}
+
+impl FromTree for Vec<Spanned<String>> {
+    fn from_tree(value: &Spanned<DeValue<'_>>) -> Option<Vec<Spanned<String>>> {
+        match value.get_ref() {
+            DeValue::Array(items) => items
+                .iter()
+                .map(|item| Some(Spanned::new(item.span(), String::from_tree(item)?)))
+                .collect(),
+            _ => None,
+        }
+    }
+}
+
 /// One file being read, with the diagnostics found so far.
 pub(crate) struct TomlSource<'t> {
     path: String,
@@ -94,7 +142,7 @@ impl<'t> TomlSource<'t> {
     }
 
     /// The value of `key` as a `T`, or `None` (recording why) when missing or of the wrong type.
-    pub(crate) fn required<T: DeserializeOwned>(
+    pub(crate) fn required<T: FromTree>(
         &mut self,
         table: &Table<'_, '_>,
         key: &str,
@@ -107,13 +155,16 @@ impl<'t> TomlSource<'t> {
     }
 
     /// The value of `key` as a `T` when present; a value of the wrong type is recorded.
-    pub(crate) fn optional<T: DeserializeOwned>(
+    pub(crate) fn optional<T: FromTree>(
         &mut self,
         table: &Table<'_, '_>,
         key: &str,
     ) -> Option<Spanned<T>> {
         let value = table.entries.get(key)?;
         let span = value.span();
+        if let Some(read) = T::from_tree(value) {
+            return Some(Spanned::new(span, read));
+        }
         match T::deserialize(ValueDeserializer::from(value.clone())) {
             Ok(parsed) => Some(Spanned::new(span, parsed)),
             Err(error) => {
@@ -202,4 +253,66 @@ fn list(names: &[&str]) -> String {
         .map(|name| format!("`{name}`"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What serde reads from `value`, for comparison.
+    fn through_serde<T: DeserializeOwned>(value: &Spanned<DeValue<'_>>) -> Option<T> {
+        T::deserialize(ValueDeserializer::from(value.clone())).ok()
+    }
+
+    #[test]
+    fn values_read_from_the_tree_are_what_serde_reads() {
+        let text = r#"
+            name = "Night Harbor"
+            escaped = "tab\there, \u00e9"
+            literal = 'C:\path'
+            list = ["US", "CA-QC", "@NORDICS"]
+            empty = []
+            mixed = ["US", 5]
+            flag = true
+            instant = 2026-11-23T10:00:00Z
+            offset = 2026-11-23T10:00:00.5+01:30
+            local = 2027-01-01T06:00:00
+            date = 2027-01-01
+            number = 7
+        "#;
+        let mut source = TomlSource::new("t.toml", text);
+        let document = source.parse();
+        let root = Table::root(&document);
+        let value = |key: &str| root.entries.get(key).expect("the key is in the text");
+        for key in ["name", "escaped", "literal", "number", "list", "flag"] {
+            assert_eq!(
+                String::from_tree(value(key)),
+                through_serde(value(key)),
+                "{key}"
+            );
+            assert_eq!(
+                bool::from_tree(value(key)),
+                through_serde(value(key)),
+                "{key}"
+            );
+        }
+        for key in ["list", "empty", "mixed", "name"] {
+            let read = Vec::<Spanned<String>>::from_tree(value(key));
+            let serde = through_serde::<Vec<Spanned<String>>>(value(key));
+            let spans = |list: Option<Vec<Spanned<String>>>| {
+                list.map(|list| {
+                    list.into_iter()
+                        .map(|item| (item.span(), item.into_inner()))
+                        .collect::<Vec<_>>()
+                })
+            };
+            assert_eq!(spans(read), spans(serde), "{key}");
+        }
+        for key in ["instant", "offset", "local", "date", "name"] {
+            let read = toml::value::Datetime::from_tree(value(key));
+            assert_eq!(read, through_serde(value(key)), "{key}");
+        }
+        assert!(Vec::<Spanned<String>>::from_tree(value("list")).is_some());
+        assert!(toml::value::Datetime::from_tree(value("local")).is_some());
+    }
 }
