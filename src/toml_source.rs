@@ -2,8 +2,9 @@
 //!
 //! `toml`'s serde path stops at the first error; people fixing a catalog want the whole list.
 //! So the file is parsed into a span-carrying tree (syntax errors recovered where possible)
-//! and walked by hand: unknown keys are reported with a suggestion, and each field is
-//! deserialized on its own so one bad value does not hide the next. Knows no catalog rules.
+//! and walked by hand: unknown keys are reported with a suggestion, and each field is read on
+//! its own (from the tree when it has the expected type, through serde when not, for the
+//! message) so one bad value does not hide the next. Knows no catalog rules.
 
 use std::ops::Range;
 
