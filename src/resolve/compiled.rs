@@ -23,6 +23,7 @@
 //!
 //! Offsets count words from the record's start. Pure: no IO, no clock.
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use hashbrown::HashTable;
@@ -752,10 +753,17 @@ fn id_words(id: &str) -> Vec<u64> {
 
 /// Small numbers packed into words, so that a record's words read back as the same slice.
 fn as_words<T: bytemuck::Pod>(values: &[T]) -> Vec<u64> {
-    let per_word = 8 / std::mem::size_of::<T>();
-    let mut words = vec![0u64; values.len().div_ceil(per_word)];
-    bytemuck::cast_slice_mut::<u64, T>(&mut words)[..values.len()].copy_from_slice(values);
+    let mut words = Vec::new();
+    extend_as_words(&mut words, values);
     words
+}
+
+/// `values` packed as `as_words` packs them, after `words`.
+fn extend_as_words<T: bytemuck::Pod>(words: &mut Vec<u64>, values: &[T]) {
+    let per_word = 8 / std::mem::size_of::<T>();
+    let at = words.len();
+    words.resize(at + values.len().div_ceil(per_word), 0);
+    bytemuck::cast_slice_mut::<u64, T>(&mut words[at..])[..values.len()].copy_from_slice(values);
 }
 
 /// Eight bytes (or fewer, zero padded) as a word whose memory holds them in order.
@@ -798,7 +806,7 @@ fn body(title: &Title, start: usize) -> Option<(u64, Body)> {
     let mut timelines = Timelines {
         start: entries_at + named.len().div_ceil(2),
         words: Vec::new(),
-        by_content: HashTable::new(),
+        by_content: RunIndex::default(),
         by_signature: Keyed::default(),
         by_instants: Keyed::default(),
         rules: Vec::new(),
@@ -850,8 +858,8 @@ struct Timelines {
     /// Where the first timeline will stand in the record.
     start: usize,
     words: Vec<u64>,
-    /// The timelines written, by content: each as its place in `words` and its length.
-    by_content: HashTable<(u32, u32)>,
+    /// The timelines written, by content: their runs are in `words`.
+    by_content: RunIndex,
     /// Places where the same rules apply alike, with the same window ends, have the same
     /// timeline.
     by_signature: Keyed<Rule>,
@@ -925,63 +933,70 @@ impl Timelines {
     /// Writes the timeline just worked out, unless the record has it already.
     fn add(&mut self) -> Option<u16> {
         let timeline = self.scratch.words.as_slice();
-        let words = &mut self.words;
-        let hash = hash_of(timeline);
-        let written = |&(at, len): &(u32, u32)| &words[at as usize..][..len as usize];
-        let at = match self
-            .by_content
-            .find(hash, |entry| written(entry) == timeline)
-        {
-            Some(&(at, _)) => at as usize,
-            None => {
-                let at = words.len();
-                words.extend_from_slice(timeline);
-                let entry = (u32::try_from(at).ok()?, timeline.len() as u32);
-                let written =
-                    |&(at, len): &(u32, u32)| hash_of(&words[at as usize..][..len as usize]);
-                self.by_content.insert_unique(hash, entry, written);
-                at
-            }
-        };
-        u16::try_from(self.start + at).ok()
+        if let Some(offset) = self.by_content.get(&self.words, timeline) {
+            return Some(offset);
+        }
+        let at = self.words.len();
+        let offset = u16::try_from(self.start + at).ok()?;
+        self.words.extend_from_slice(timeline);
+        self.by_content
+            .insert(&self.words, at..self.words.len(), offset);
+        Some(offset)
     }
 }
 
-/// Runs of `T`, each mapped to a timeline's offset: the runs kept one after another, so that
-/// a run is copied only when it is new.
+/// Runs kept one after another in a vector of their own or another's, each mapped to a
+/// timeline's offset and found by content: a run is copied only when it is new.
+#[derive(Debug, Default)]
+struct RunIndex {
+    /// Each run as its place in the vector, its length, and the offset it maps to.
+    table: HashTable<(u32, u32, u16)>,
+}
+
+impl RunIndex {
+    fn get<T: std::hash::Hash + Eq>(&self, kept: &[T], run: &[T]) -> Option<u16> {
+        self.table
+            .find(hash_of(run), |&(at, len, _)| {
+                &kept[at as usize..][..len as usize] == run
+            })
+            .map(|&(_, _, offset)| offset)
+    }
+
+    /// Maps the run at `place` in `kept` to `offset`.
+    fn insert<T: std::hash::Hash>(&mut self, kept: &[T], place: Range<usize>, offset: u16) {
+        let hash = hash_of(&kept[place.clone()]);
+        let entry = (place.start as u32, place.len() as u32, offset);
+        self.table.insert_unique(hash, entry, |&(at, len, _)| {
+            hash_of(&kept[at as usize..][..len as usize])
+        });
+    }
+}
+
+/// Runs of `T` mapped to timelines' offsets, kept here.
 #[derive(Debug)]
 struct Keyed<T> {
     runs: Vec<T>,
-    /// Each run as its place in `runs`, its length, and the offset it maps to.
-    table: HashTable<(u32, u32, u16)>,
+    index: RunIndex,
 }
 
 impl<T> Default for Keyed<T> {
     fn default() -> Keyed<T> {
         Keyed {
             runs: Vec::new(),
-            table: HashTable::new(),
+            index: RunIndex::default(),
         }
     }
 }
 
 impl<T: std::hash::Hash + Eq + Clone> Keyed<T> {
     fn get(&self, run: &[T]) -> Option<u16> {
-        let kept = |&(at, len, _): &(u32, u32, u16)| &self.runs[at as usize..][..len as usize];
-        self.table
-            .find(hash_of(run), |entry| kept(entry) == run)
-            .map(|&(_, _, offset)| offset)
+        self.index.get(&self.runs, run)
     }
 
     fn insert(&mut self, run: &[T], offset: u16) {
-        let at = self.runs.len() as u32;
+        let at = self.runs.len();
         self.runs.extend_from_slice(run);
-        let runs = &self.runs;
-        self.table.insert_unique(
-            hash_of(run),
-            (at, run.len() as u32, offset),
-            |&(at, len, _)| hash_of(&runs[at as usize..][..len as usize]),
-        );
+        self.index.insert(&self.runs, at..self.runs.len(), offset);
     }
 }
 
@@ -1100,11 +1115,7 @@ fn timeline(
     words.clear();
     words.push(changes.len() as u64);
     words.extend(changes.iter().map(|&change| change as u64));
-    // Packed two to a word, as `as_words` packs them.
-    let at = words.len();
-    words.resize(at + decisions.len().div_ceil(2), 0);
-    bytemuck::cast_slice_mut::<u64, u32>(&mut words[at..])[..decisions.len()]
-        .copy_from_slice(decisions);
+    extend_as_words(words, decisions);
     Some(())
 }
 
