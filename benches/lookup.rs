@@ -3,7 +3,7 @@
 //!     cargo bench --bench lookup
 //!     GEOAVAIL_BENCH_MMDB=/path/to/country.mmdb cargo bench --bench lookup
 //!
-//! Without `GEOAVAIL_BENCH_MMDB` a synthetic database of 600k networks is generated (and kept
+//! Without `GEOAVAIL_BENCH_MMDB` a synthetic database of 550k networks is generated (and kept
 //! under target/ for the next run). Each group ends with a `ratio` line: medians of the two
 //! implementations timed in alternation on the same inputs.
 
@@ -36,11 +36,12 @@ fn database() -> (PathBuf, Vec<u8>) {
         let bytes = std::fs::read(&path).expect("GEOAVAIL_BENCH_MMDB is readable");
         return (path, bytes);
     }
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-data/synthetic-600k.mmdb");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target/bench-data/synthetic-550k-registries.mmdb");
     if let Ok(bytes) = std::fs::read(&path) {
         return (path, bytes);
     }
-    let bytes = synthetic::mmdb(400_000, 200_000, 7);
+    let bytes = synthetic::mmdb(400_000, 1_000_000, 7);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(&path, &bytes).unwrap();
     (path, bytes)

@@ -7,7 +7,9 @@
 use std::path::Path;
 
 use geoavail::geoip::write::{RecordSize, Writer, record};
-use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use ipnet::{IpNet, Ipv4Net, Ipv6Subnets};
+use rand::distr::Distribution;
+use rand::distr::weighted::WeightedIndex;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
@@ -140,8 +142,25 @@ pub(crate) fn write_catalog(
     Ok(())
 }
 
-/// A country database (flat layout, as ip-location-db's) with `v4` IPv4 and `v6` IPv6
-/// networks, prefix lengths mixed as in real allocations.
+/// Where the registries allocate IPv6 space, as real databases have it: the first /20 block
+/// of each run (its top 20 bits) and how many /20 blocks the run's allocations fill, from the
+/// bottom of the registry's block up. 692 blocks, against the 764 of 131,072 in 2000::/3
+/// that hold networks in ip-location-db's country database; the rest of 2000::/3 holds none.
+const ALLOCATED: [(u32, u32); 8] = [
+    (0x20010, 16),  // 2001::/16, the first allocations of every registry
+    (0x20030, 4),   // 2003::/18
+    (0x24000, 128), // APNIC, 2400::/12
+    (0x26000, 128), // ARIN, 2600::/12
+    (0x28000, 64),  // LACNIC, 2800::/12
+    (0x2a000, 256), // RIPE NCC, 2a00::/12
+    (0x2a100, 64),  // RIPE NCC, 2a10::/12
+    (0x2c000, 32),  // AFRINIC, 2c00::/12
+];
+
+/// A country database (flat layout, as ip-location-db's) from `v4` IPv4 networks and `v6` IPv6
+/// ranges drawn (an IPv6 range that starts inside an earlier one is dropped, each kept one is
+/// written as the one or two networks that cover it), prefix lengths mixed as in real
+/// allocations, IPv6 where the registries allocate.
 pub(crate) fn mmdb(v4: usize, v6: usize, seed: u64) -> Vec<u8> {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut writer = Writer::new("synthetic-country").record_size(RecordSize::Bits32);
@@ -161,20 +180,46 @@ pub(crate) fn mmdb(v4: usize, v6: usize, seed: u64) -> Vec<u8> {
         let value = country(&mut rng);
         writer.insert(network, value).expect("IPv6 database");
     }
-    for _ in 0..v6 {
-        let len = match rng.random_range(0..100) {
-            0..20 => rng.random_range(19..=32),
-            _ => rng.random_range(33..=48),
-        };
-        // Inside 2000::/4, where real allocations are.
-        let addr = (0x2u128 << 124) | (u128::from(rng.random::<u64>() >> 4) << 64);
-        let network = IpNet::V6(
-            Ipv6Net::new(addr.into(), len)
-                .expect("valid length")
-                .trunc(),
-        );
+    let allocated =
+        WeightedIndex::new(ALLOCATED.map(|(_, blocks)| blocks)).expect("positive weights");
+    let mut v6_ranges: Vec<(u128, u128)> = (0..v6)
+        .map(|_| {
+            // As ip-location-db's: one in a thousand wider than /29, a tenth /29 to /32,
+            // the rest down to /64; some two or three such blocks long.
+            let len = match rng.random_range(0..1000) {
+                0..1 => rng.random_range(19..=28),
+                1..100 => rng.random_range(29..=32),
+                100..450 => rng.random_range(33..=48),
+                _ => rng.random_range(49..=64),
+            };
+            let (first, blocks) = ALLOCATED[allocated.sample(&mut rng)];
+            // Registries hand out /32s from the bottom of a block up, their holders /48s from
+            // the bottom of their /32 and /64s from the bottom of their /48: only the first
+            // of each are taken.
+            let block = u128::from(first + rng.random_range(0..blocks)) << 108;
+            let holder = rng.random_range(0..1024u128) << 96;
+            let site = rng.random_range(0..256u128) << 80;
+            let subnet = rng.random_range(0..256u128) << 64;
+            let size = 1u128 << (128 - len);
+            let start = (block | holder | site | subnet) & !(size - 1);
+            (start, start + size * rng.random_range(1..=3) - 1)
+        })
+        .collect();
+    // Ranges of the registries' data do not overlap: in address order, each that starts
+    // inside the one kept before it is dropped.
+    v6_ranges.sort_unstable();
+    let mut last_end = None;
+    for (start, end) in v6_ranges {
+        if last_end.is_some_and(|last_end| start <= last_end) {
+            continue;
+        }
+        last_end = Some(end);
         let value = country(&mut rng);
-        writer.insert(network, value).expect("IPv6 database");
+        for network in Ipv6Subnets::new(start.into(), end.into(), 0) {
+            writer
+                .insert(IpNet::V6(network), value.clone())
+                .expect("IPv6 database");
+        }
     }
     writer.to_bytes().expect("32-bit records address any size")
 }
