@@ -564,5 +564,13 @@ mod tests {
             Territory::parse("US-PR"),
             Err("`US-PR` is also the country `PR`, and GeoIP databases locate it as `PR`: name `PR` instead".into())
         );
+        // An exclusion of one of these would never match, and grant where it should deny.
+        for (code, country) in [("CN-TW", "TW"), ("CN-HK", "HK"), ("FI-01", "AX")] {
+            let message = Territory::parse(code).expect_err(code);
+            assert!(
+                message.contains(&format!("name `{country}` instead")),
+                "{message}"
+            );
+        }
     }
 }
