@@ -347,6 +347,7 @@ impl Config {
         let http = &self.http;
         for (key, value) in [
             ("http.max_connections", http.max_connections as u64),
+            ("http.max_in_flight", http.max_in_flight as u64),
             ("http.header_timeout_ms", http.header_timeout_ms),
             ("http.body_timeout_ms", http.body_timeout_ms),
             ("http.request_timeout_ms", http.request_timeout_ms),
@@ -636,6 +637,18 @@ mod tests {
         keys.sort();
         known.sort();
         assert_eq!(keys, known);
+    }
+
+    #[test]
+    fn limits_of_zero_are_refused() {
+        // No request would ever be let in.
+        let error =
+            Config::from_sources(None, env(&[("GEOAVAIL_HTTP_MAX_IN_FLIGHT", "0")])).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "http.max_in_flight: must be at least 1",
+            "{error}"
+        );
     }
 
     #[test]
