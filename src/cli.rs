@@ -308,7 +308,9 @@ fn query(config: &Config, request: &QueryRequest) -> anyhow::Result<ExitCode> {
     let home = match &request.home {
         None => None,
         Some(code) => {
-            match CountryCode::parse(code).filter(|c| crate::iso3166::is_country(c.as_str())) {
+            match CountryCode::parse(&code.to_ascii_uppercase())
+                .filter(|c| crate::iso3166::is_country(c.as_str()))
+            {
                 Some(country) => Some(country),
                 None => bail!("`{code}` is not an ISO 3166-1 alpha-2 country code"),
             }

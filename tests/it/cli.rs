@@ -273,6 +273,16 @@ fn query_shows_a_portability_grant() {
     assert_eq!(reason, "licensed");
     assert_eq!(answer["portability"], true);
     assert_eq!(answer["location"]["country"], "DE");
+    // In either case, as over HTTP.
+    let (lower, _) = self::reason(&[
+        "--ip",
+        "198.51.100.10",
+        "--title",
+        "rue-des-lilas",
+        "--home",
+        "fr",
+    ]);
+    assert_eq!(lower, "licensed");
 }
 
 #[test]
