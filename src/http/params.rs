@@ -98,12 +98,17 @@ pub fn query(
     })
 }
 
-/// `at`: RFC 3339 with an offset; `now` when absent.
+/// `at`: RFC 3339 with an offset; `now` when absent. A `+` offset sent unencoded arrives as
+/// a space (`10:00:00 01:00`), as form decoding reads it, and is read as the `+` it was.
 pub fn at(value: Option<&str>, now: Timestamp) -> Result<Timestamp, ApiError> {
     match value {
         None => Ok(now),
         Some(text) => text
             .parse::<Timestamp>()
+            .or_else(|error| match text.rsplit_once(' ') {
+                Some((time, offset)) => format!("{time}+{offset}").parse(),
+                None => Err(error),
+            })
             .map_err(|_| ApiError::InvalidTime(text.to_owned())),
     }
 }
@@ -209,6 +214,15 @@ mod tests {
             "invalid_time"
         );
         assert_eq!(at(None, now), Ok(now));
+        // `+01:00` sent without `%2B`, as form decoding hands it over.
+        assert_eq!(
+            at(Some("2026-11-23T10:00:00 01:00"), now),
+            at(Some("2026-11-23T09:00:00Z"), now)
+        );
+        assert_eq!(
+            at(Some("2026-11-23T10:00:00 x"), now).unwrap_err().code(),
+            "invalid_time"
+        );
     }
 
     #[test]
