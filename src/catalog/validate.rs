@@ -876,7 +876,8 @@ impl<'f> Check<'f, '_> {
         let mut ok = true;
         for name in list.get_ref() {
             match vocabulary.iter().position(|known| known == name.get_ref()) {
-                Some(position) => bits |= 1 << position,
+                // A vocabulary of more than 64 is an error of its own.
+                Some(position) => bits |= 1u64.checked_shl(position as u32).unwrap_or(0),
                 None => {
                     self.error(
                         file_idx,
