@@ -1081,6 +1081,19 @@ mod tests {
     }
 
     #[test]
+    fn a_license_on_a_platform_past_the_64th_is_an_error_not_a_crash() {
+        let names: Vec<String> = (0..65).map(|n| format!("\"p{n}\"")).collect();
+        let text = format!(
+            "platforms = [{}]\n{TITLE}[[titles.licenses]]\nterritories = [\"US\"]\nplatforms = [\"p64\"]\n",
+            names.join(", ")
+        );
+        assert_eq!(
+            messages(&[("a.toml", &text)]),
+            ["a.toml:1:13: `platforms` may list at most 64 platforms"]
+        );
+    }
+
+    #[test]
     fn warnings_name_ended_licenses_missing_licenses_and_regions_without_data() {
         check(
             &format!(
