@@ -182,6 +182,13 @@ pub struct ReloadLabels {
     pub result: String,
 }
 
+/// Labels of `geoavail_geoip_info`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct GeoipLabels {
+    /// The database's own `database_type`, such as `GeoIP2-Country`.
+    pub database_type: String,
+}
+
 /// Every metric geoavail exports, and the registry that encodes them.
 #[derive(Debug)]
 pub struct Metrics {
@@ -198,6 +205,8 @@ pub struct Metrics {
     pub geoip_networks: Gauge,
     /// The served GeoIP database's build time.
     pub geoip_build_timestamp: Gauge,
+    /// 1, labelled with the served GeoIP database's type.
+    pub geoip_info: Family<GeoipLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -247,6 +256,12 @@ impl Default for Metrics {
             "Build time of the served GeoIP database",
             geoip_build_timestamp.clone(),
         );
+        let geoip_info = Family::<GeoipLabels, Gauge>::default();
+        registry.register(
+            "geoavail_geoip_info",
+            "The served GeoIP database, by type",
+            geoip_info.clone(),
+        );
         Metrics {
             registry,
             shards,
@@ -255,6 +270,7 @@ impl Default for Metrics {
             catalog_titles,
             geoip_networks,
             geoip_build_timestamp,
+            geoip_info,
         }
     }
 }

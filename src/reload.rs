@@ -28,7 +28,7 @@ use crate::catalog::load::FolderState;
 use crate::catalog::{self, Catalog, CatalogError, LoadOptions};
 use crate::config::Config;
 use crate::geoip::{AnonymizerDatabase, GeoipDatabase, LoadError, Locator, Overrides, Sources};
-use crate::metrics::Metrics;
+use crate::metrics::{GeoipLabels, Metrics};
 use crate::snapshot::{LoadedAt, Snapshot};
 
 /// A source that can be reloaded on its own.
@@ -483,6 +483,14 @@ impl Reloader {
         self.metrics
             .geoip_build_timestamp
             .set(snapshot.locator.sources().geoip.info.build_epoch as i64);
+        let labels = GeoipLabels {
+            database_type: snapshot.locator.sources().geoip.info.database_type.clone(),
+        };
+        if self.metrics.geoip_info.get(&labels).is_none() {
+            // One series at a time: the type of the database served now.
+            self.metrics.geoip_info.clear();
+            self.metrics.geoip_info.get_or_create(&labels).set(1);
+        }
     }
 }
 

@@ -276,6 +276,7 @@ async fn health_readiness_and_metrics() {
         "geoavail_catalog_titles 12",
         "geoavail_geoip_networks",
         "geoavail_geoip_build_timestamp_seconds 1793491200",
+        "geoavail_geoip_info{database_type=\"",
     ] {
         assert!(text.contains(metric), "{metric} missing from:\n{text}");
     }
