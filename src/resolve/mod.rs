@@ -289,6 +289,10 @@ pub fn where_available(
             continue;
         }
         for code in crate::iso3166::subdivisions(code) {
+            // Devices there are located as the country it also is (`US-PR` as `PR`).
+            if crate::iso3166::country_of_subdivision(code).is_some() {
+                continue;
+            }
             let Some(region) = RegionCode::parse(code) else {
                 continue;
             };
@@ -751,5 +755,16 @@ mod tests {
         assert!(countries.is_empty());
         assert!(regions.iter().any(|r| r.as_str() == "CA-ON"));
         assert!(!regions.iter().any(|r| r.as_str() == "CA-QC"));
+        // Puerto Rico is `PR` to every GeoIP database, never a region of the US.
+        let us_except_new_york = self::catalog(&title(
+            "[[titles.licenses]]\nterritories = [\"US\"]\nexclude = [\"US-NY\"]\n",
+        ));
+        let (_, regions) = where_available(
+            &us_except_new_york,
+            us_except_new_york.title_at(0),
+            NOW.parse().unwrap(),
+        );
+        assert!(regions.iter().any(|r| r.as_str() == "US-CA"));
+        assert!(!regions.iter().any(|r| r.as_str() == "US-PR"));
     }
 }
