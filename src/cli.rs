@@ -305,16 +305,12 @@ fn query(config: &Config, request: &QueryRequest) -> anyhow::Result<ExitCode> {
             ),
         },
     };
-    let home = match &request.home {
-        None => None,
-        Some(code) => {
-            match CountryCode::parse(&code.to_ascii_uppercase())
-                .filter(|c| crate::iso3166::is_country(c.as_str()))
-            {
-                Some(country) => Some(country),
-                None => bail!("`{code}` is not an ISO 3166-1 alpha-2 country code"),
-            }
-        }
+    // Read as the HTTP API reads it.
+    let Ok(home) = crate::http::params::home(request.home.as_deref()) else {
+        bail!(
+            "`{}` is not an ISO 3166-1 alpha-2 country code",
+            request.home.as_deref().unwrap_or_default()
+        );
     };
     let query = Query {
         at: request.at,
